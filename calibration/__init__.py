@@ -1,0 +1,1 @@
+"""Calibration routines (scan → fit → result) and the versioned calibration store."""

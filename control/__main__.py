@@ -1,0 +1,7 @@
+"""``python -m control`` runs the ``atomstack`` command line."""
+
+import sys
+
+from control.cli import main
+
+sys.exit(main())

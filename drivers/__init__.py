@@ -1,0 +1,1 @@
+"""Instrument drivers over VISA (pyvisa + pyvisa-py) and serial (pyserial)."""

@@ -1,0 +1,1 @@
+"""The virtual device: physics models and emulated instruments on loopback."""
