@@ -85,6 +85,12 @@ class _Peer:
 
     def _play(self) -> None:
         connected = False
+        if not self.script:  # the driver still connects (and may read a banner)
+            self._accept()
+            self.connections += 1
+            connected = True
+            if self.banner:
+                self._send(self.banner)
         for index, step in enumerate(self.script):
             if not connected:
                 self._accept()
