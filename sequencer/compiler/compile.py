@@ -1,0 +1,370 @@
+"""``compile_sequence``: a sampled sequence → AWG segments, step tables and a TTL table."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sequencer.compiler.calibration import CompilerCalibration
+from sequencer.compiler.errors import CompileError, HardwareLimitError
+from sequencer.compiler.hardware import AWGConfig, HardwareConfig
+from sequencer.compiler.program import (
+    AWGProgram,
+    ChannelBudget,
+    ErrorBudget,
+    HardwareProgram,
+    Step,
+    TTLEvent,
+)
+from sequencer.compiler.synth import (
+    TWO_PI,
+    ChannelDrive,
+    choose_loop_length,
+    pre_emphasize,
+    rf_codes,
+)
+from sequencer.compiler.timeline import Block, CompactSequence
+from sequencer.sampled import SampledSequence
+
+__all__ = ["compile_sequence"]
+
+
+@dataclass
+class _Region:
+    """AWG samples ``[start, start + length * loops)``: explicit (loops == 1) or a held loop."""
+
+    start: int
+    length: int
+    loops: int
+    hold_block: int = -1  # index of the timeline block it holds, -1 if explicit
+
+
+@dataclass
+class _ChannelState:
+    drive: ChannelDrive
+    offset: int  # AWG samples by which this channel is delayed relative to the AWG start
+    phase_acc: float  # accumulated baseband RF phase (rad) at the start of the next region
+    max_quant: float = 0.0
+    peak_amp: float = 0.0
+    max_code: int = 0
+    hold_freq_err: float = 0.0
+
+
+def _ceil_to(x: int, g: int) -> int:
+    return -(-x // g) * g
+
+
+def compile_sequence(
+    sequence: SampledSequence | CompactSequence,
+    hardware: HardwareConfig,
+    calibration: CompilerCalibration | None = None,
+    *,
+    pre_emphasis: bool = False,
+) -> HardwareProgram:
+    """Compile ``sequence`` into what the instruments of ``hardware`` play.
+
+    For each global channel, the AOM that makes it gets phase-continuous RF: amplitude from Ω
+    through the inverse AOM response, instantaneous frequency from Δ (net of the calibrated
+    light shift), phase from φ on top of the accumulated phase. Constant stretches of at least
+    ``hardware.min_hold_ns`` become loops of one short segment whose length holds a whole
+    number of RF cycles. Each channel is advanced by its latency so all arrive together at
+    the atoms; with ``pre_emphasis`` the AOM's first-order rise is inverted in the RF
+    amplitude. Everything unplayable (memory, segments, steps, saturation, band, codes) raises
+    :class:`HardwareLimitError` before a program exists.
+    """
+    calibration = calibration or CompilerCalibration.nominal(hardware)
+    compact = (
+        sequence
+        if isinstance(sequence, CompactSequence)
+        else CompactSequence.from_sampled(sequence, hardware.min_hold_ns)
+    )
+    if compact.duration_ns == 0:
+        raise CompileError("the sequence is empty (0 ns)")
+    drives = {nm: ChannelDrive.build(nm, hardware, calibration) for nm in compact.channels}
+    for nm, info in compact.channels.items():
+        if info.addressing != "Global":
+            raise CompileError(f"channel {nm!r}: only global channels can be compiled")
+    _check_limits(compact, drives)
+
+    awgs: dict[str, AWGProgram] = {}
+    budgets: list[ChannelBudget] = []
+    for awg in hardware.awgs:
+        mine = [d for d in drives.values() if d.aom.awg == awg.name]
+        if not mine:
+            continue
+        prog, states = _compile_awg(compact, awg, mine, pre_emphasis)
+        awgs[awg.name] = prog
+        for st in states:
+            budgets.append(_channel_budget(st, awg, prog, compact))
+    ttl, ttl_rounding = _ttl_table(compact, hardware, drives, awgs)
+    budget = ErrorBudget(
+        total_segment_samples=sum(p.segment_samples for p in awgs.values()),
+        total_played_samples=sum(p.played_samples for p in awgs.values()),
+        segments=sum(len(p.segments) for p in awgs.values()),
+        steps=sum(len(p.steps) for p in awgs.values()),
+        channels=tuple(budgets),
+        ttl_rounding_ns=ttl_rounding,
+    )
+    channels = {
+        nm: {
+            "aom": d.aom.name,
+            "awg": d.aom.awg,
+            "awg_channel": d.aom.awg_channel,
+            "beam": d.beam.name,
+            "basis": compact.channels[nm].basis,
+        }
+        for nm, d in drives.items()
+    }
+    return HardwareProgram(
+        awgs=awgs,
+        ttl=ttl,
+        duration_ns=compact.duration_ns,
+        channels=channels,
+        register=compact.register.to_dict(),
+        budget=budget,
+        hardware_name=hardware.name,
+        calibration_version=calibration.version,
+        metadata={"pre_emphasis": pre_emphasis, "device_name": compact.device_name},
+    )
+
+
+def _check_limits(compact: CompactSequence, drives: dict[str, ChannelDrive]) -> None:
+    """Refuse saturation and out-of-band frequencies over the whole sequence, up front."""
+    for nm, drive in drives.items():
+        for block in compact.blocks:
+            a, d, _ = block.values[nm]
+            drive.amplitude_v(a)
+            drive.rf_offset_hz(a, d)
+
+
+def _compile_awg(
+    compact: CompactSequence, awg: AWGConfig, drives: list[ChannelDrive], pre_emph: bool
+) -> tuple[AWGProgram, list[_ChannelState]]:
+    fs = awg.sample_rate_hz
+    rate = fs / 1e9  # AWG samples per ns
+    g, m = awg.segment_granularity, awg.min_segment_samples
+    max_lat = max(d.latency_ns for d in drives)
+    offsets = [round((max_lat - d.latency_ns) * rate) for d in drives]
+    states = [_ChannelState(d, o, 0.0) for d, o in zip(drives, offsets)]
+    n_needed = math.ceil(compact.duration_ns * rate - 1e-9) + max(offsets)
+
+    # --- plan: explicit stretches and looped holds (loop lengths from the held tones) ----
+    regions: list[_Region] = []
+    pos = 0
+    lo_off, hi_off = min(offsets), max(offsets)
+    for bi, block in enumerate(compact.blocks):
+        if not block.hold:
+            continue
+        h0 = math.ceil(block.start_ns * rate - 1e-9) + hi_off
+        h1 = math.ceil(block.stop_ns * rate - 1e-9) + lo_off
+        r0 = max(_ceil_to(h0, g), pos)
+        if 0 < r0 - pos < m:
+            r0 = pos + m
+        avail = h1 - r0
+        max_len = min(awg.hold_segment_max_samples, (avail // 2) // g * g)
+        if max_len < m:
+            continue
+        lit = []
+        for d in drives:
+            a, det, _ = block.values[d.channel]
+            if a[0] > 0:
+                lit.append(d.aom.rf_center_hz + float(d.rf_offset_hz(a, det)[0]))
+        length, _ = choose_loop_length(np.array(lit), fs, g, m, max_len)
+        loops = avail // length
+        if r0 > pos:
+            regions.append(_Region(pos, r0 - pos, 1))
+        regions.append(_Region(r0, length, loops, bi))
+        pos = r0 + length * loops
+    total = _ceil_to(max(n_needed, pos), g)
+    if total > pos and total - pos < m:
+        total = pos + m
+    if total > pos:
+        regions.append(_Region(pos, total - pos, 1))
+
+    # --- limits, before any sample is made ------------------------------------------------
+    stored = sum(r.length for r in regions)
+    if stored > awg.memory_samples:
+        raise HardwareLimitError(
+            f"AWG {awg.name!r}: program needs {stored} samples per channel of memory; the AWG "
+            f"has {awg.memory_samples} (the sequence has {compact.explicit_samples} ns that are "
+            "not constant holds)"
+        )
+    n_steps = sum(-(-r.loops // awg.max_loops) for r in regions)
+    if n_steps > awg.max_steps:
+        raise HardwareLimitError(
+            f"AWG {awg.name!r}: program needs {n_steps} sequence steps; the AWG allows "
+            f"{awg.max_steps}"
+        )
+
+    # --- synthesis ------------------------------------------------------------------------
+    # Phase bookkeeping starts so that the baseband phase is 0 at each channel's t = 0.
+    for st in states:
+        _, det0, _ = compact.values_at(st.drive.channel, np.array([0]))
+        off0 = st.drive.rf_offset_hz(np.zeros(1), det0)[0]
+        st.phase_acc = -TWO_PI * off0 * st.offset / fs
+    alpha = {
+        id(st): (1.0 - math.exp(-1.0 / (fs * st.drive.aom.time_constant_ns * 1e-9)))
+        if pre_emph and st.drive.aom.time_constant_ns > 0
+        else 1.0
+        for st in states
+    }
+    segments: list[NDArray[np.int32]] = []
+    seen: dict[bytes, int] = {}
+    steps: list[Step] = []
+    for reg in regions:
+        held: Block | None = compact.blocks[reg.hold_block] if reg.hold_block >= 0 else None
+        j = np.arange(reg.start, reg.start + reg.length, dtype=np.int64)
+        seg = np.zeros((awg.channels, reg.length), dtype=np.int32)
+        for st in states:
+            d = st.drive
+            if held is not None:
+                a0, det0, ph0 = held.values[d.channel]
+                amp = d.amplitude_v(a0)[0] * np.ones(reg.length)
+                off = float(d.rf_offset_hz(a0, det0)[0])
+                if a0[0] > 0:
+                    f_true = d.aom.rf_center_hz + off
+                    _, f_q = choose_loop_length(np.array([f_true]), fs, 1, reg.length, reg.length)
+                    st.hold_freq_err = max(st.hold_freq_err, abs(float(f_q[0]) - f_true))
+                    off = float(f_q[0]) - d.aom.rf_center_hz
+                offsets_hz = np.full(reg.length, off)
+                phi = np.full(reg.length, ph0[0])
+            else:
+                t_ns = np.floor((j - st.offset) / rate + 1e-9).astype(np.int64)
+                rabi, det, phi = compact.values_at(d.channel, t_ns)
+                amp = d.amplitude_v(rabi)
+                offsets_hz = d.rf_offset_hz(rabi, det)
+                if alpha[id(st)] < 1.0:
+                    t_prev = np.floor((reg.start - 1 - st.offset) / rate + 1e-9)
+                    r_prev, _, _ = compact.values_at(d.channel, np.array([int(t_prev)]))
+                    prev_amp = float(d.amplitude_v(r_prev)[0]) if reg.start > 0 else 0.0
+                    amp = pre_emphasize(amp, prev_amp, alpha[id(st)])
+                    if float(np.max(amp)) > d.aom.rf_amplitude_max_v:
+                        raise HardwareLimitError(
+                            f"channel {d.channel!r}: pre-emphasis needs RF amplitude "
+                            f"{float(np.max(amp)):.6g} V, above the limit of AOM {d.aom.name!r} "
+                            f"(0..{d.aom.rf_amplitude_max_v} V); slow the pulse edges or turn "
+                            "pre-emphasis off"
+                        )
+                    amp = np.maximum(amp, 0.0)  # undershoot below 0 V is not representable
+            steps_phase = TWO_PI * offsets_hz / fs
+            baseband = st.phase_acc + np.cumsum(steps_phase) - steps_phase
+            carrier = TWO_PI * np.mod((j - st.offset) * (d.aom.rf_center_hz / fs), 1.0)
+            rf_phase = carrier + baseband + phi / d.aom.optical_factor
+            codes, q = rf_codes(amp, rf_phase, awg.lsb_v, awg.max_code)
+            seg[d.aom.awg_channel] = codes
+            st.max_quant = max(st.max_quant, q)
+            st.peak_amp = max(st.peak_amp, float(np.max(amp)))
+            st.max_code = max(st.max_code, int(np.max(np.abs(codes))))
+            advance = float(np.sum(steps_phase)) * reg.loops
+            st.phase_acc = float(np.mod(st.phase_acc + advance, TWO_PI))
+        key = hashlib.sha1(seg.tobytes()).digest()
+        if key not in seen:
+            seen[key] = len(segments)
+            segments.append(seg)
+        left = reg.loops
+        while left > 0:
+            n = min(left, awg.max_loops)
+            steps.append(Step(seen[key], n))
+            left -= n
+    if len(segments) > awg.max_segments:
+        raise HardwareLimitError(
+            f"AWG {awg.name!r}: program needs {len(segments)} segments; the AWG allows "
+            f"{awg.max_segments}"
+        )
+    channel_aoms = tuple(
+        next((d.aom.name for d in drives if d.aom.awg_channel == i), "")
+        for i in range(awg.channels)
+    )
+    prog = AWGProgram(awg.name, fs, -max_lat, channel_aoms, tuple(segments), tuple(steps))
+    return prog, states
+
+
+def _channel_budget(
+    st: _ChannelState, awg: AWGConfig, prog: AWGProgram, compact: CompactSequence
+) -> ChannelBudget:
+    d = st.drive
+    fs = awg.sample_rate_hz
+    # latency rounding: the channel is delayed by offset/fs instead of (max_lat - latency)
+    max_lat = -prog.start_ns
+    rounding = st.offset / (fs / 1e9) - (max_lat - d.latency_ns)
+    # Ω error of half an LSB, worst case over the amplitudes used
+    amps = np.linspace(0.0, max(st.peak_amp, awg.lsb_v), 512)
+    d_rabi = np.abs(d.rabi_from_amplitude(amps + 0.5 * awg.lsb_v) - d.rabi_from_amplitude(amps))
+    det_err = TWO_PI * abs(d.aom.optical_factor) * st.hold_freq_err * 1e-6
+    return ChannelBudget(
+        aom=d.aom.name,
+        channel=d.channel,
+        peak_rf_amplitude_v=st.peak_amp,
+        rf_amplitude_limit_v=d.aom.rf_amplitude_max_v,
+        max_code=st.max_code,
+        code_limit=awg.max_code,
+        max_quantisation_codes=st.max_quant,
+        rabi_quantisation_rad_per_us=float(np.max(d_rabi)),
+        latency_rounding_ns=float(rounding),
+        hold_frequency_error_hz=st.hold_freq_err,
+        hold_detuning_error_rad_per_us=det_err,
+    )
+
+
+def _ttl_table(
+    compact: CompactSequence,
+    hardware: HardwareConfig,
+    drives: dict[str, ChannelDrive],
+    awgs: dict[str, AWGProgram],
+) -> tuple[tuple[TTLEvent, ...], float]:
+    res = hardware.ttl_resolution_ns
+    events: list[TTLEvent] = []
+    worst = 0.0
+
+    def add(line: str, t: float, high: bool, purpose: str) -> None:
+        nonlocal worst
+        q = round(t / res) * res
+        worst = max(worst, abs(q - t))
+        events.append(TTLEvent(line, float(q), high, purpose))
+
+    for awg in hardware.awgs:
+        if awg.name in awgs and awg.trigger_line is not None:
+            line = hardware.ttl_line(awg.trigger_line)
+            t = awgs[awg.name].start_ns - line.latency_ns
+            add(line.name, t, True, f"start {awg.name}")
+            add(line.name, t + line.pulse_ns, False, f"start {awg.name} (end of pulse)")
+    for nm, d in drives.items():
+        if d.beam.shutter_line is None:
+            continue
+        lit = _lit_interval(compact, nm)
+        if lit is None:
+            continue
+        line = hardware.ttl_line(d.beam.shutter_line)
+        margin = hardware.shutter_margin_ns
+        add(line.name, lit[0] - margin - line.latency_ns, True, f"open shutter of {d.beam.name}")
+        add(line.name, lit[1] + margin - line.latency_ns, False, f"close shutter of {d.beam.name}")
+    if hardware.camera is not None:
+        cam = hardware.camera
+        line = hardware.ttl_line(cam.line)
+        t = compact.duration_ns + cam.delay_after_sequence_ns - line.latency_ns
+        add(line.name, t, True, "camera exposure")
+        add(line.name, t + cam.exposure_ns, False, "camera exposure end")
+    events.sort(key=lambda e: (e.time_ns, e.line))
+    return tuple(events), worst
+
+
+def _lit_interval(compact: CompactSequence, name: str) -> tuple[int, int] | None:
+    """First and last+1 ns where channel ``name`` has Ω > 0, or None if always dark."""
+    first: int | None = None
+    last = 0
+    for b in compact.blocks:
+        a = b.values[name][0]
+        nz = np.flatnonzero(a > 0)
+        if nz.size == 0:
+            continue
+        if b.hold:
+            lo, hi = b.start_ns, b.stop_ns
+        else:
+            lo, hi = b.start_ns + int(nz[0]), b.start_ns + int(nz[-1]) + 1
+        first = lo if first is None else first
+        last = hi
+    return None if first is None else (first, last)

@@ -1,0 +1,179 @@
+"""Sample-level synthesis: pulse-level Ω, Δ, φ → RF amplitude, frequency and phase → DAC codes.
+
+Everything here is vectorised over samples; there is no Python loop per sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sequencer.compiler.calibration import AOMResponse, CompilerCalibration
+from sequencer.compiler.errors import HardwareLimitError
+from sequencer.compiler.hardware import AOMConfig, BeamConfig, HardwareConfig
+
+__all__ = ["ChannelDrive", "choose_loop_length", "pre_emphasize", "rf_codes"]
+
+TWO_PI = 2.0 * math.pi
+
+
+@dataclass(frozen=True)
+class ChannelDrive:
+    """How one pulse-level channel maps onto its AOM's RF (and back).
+
+    Ω (rad/µs) at the beam centre = κ √(P_max η(A)); the laser detuning is
+    Δ_laser = Δ - k_LS P; RF frequency f = f_c + Δ_laser / (2π · order · passes) (Δ in rad/µs,
+    so ×10⁶ for Hz); RF phase offset = φ / (order · passes).
+    """
+
+    channel: str
+    beam: BeamConfig
+    aom: AOMConfig
+    response: AOMResponse
+    rabi_per_sqrt_w: float
+    light_shift_per_w: float
+    latency_ns: float
+
+    @classmethod
+    def build(
+        cls, channel: str, hardware: HardwareConfig, calibration: CompilerCalibration
+    ) -> ChannelDrive:
+        """Assemble the mapping of ``channel`` from the hardware and calibration."""
+        beam = hardware.beam_for_channel(channel)
+        if beam is None:
+            raise HardwareLimitError(
+                f"channel {channel!r}: no beam in hardware {hardware.name!r} makes it; "
+                f"beams make {sorted(b.channel for b in hardware.beams)}"
+            )
+        aom = hardware.aom(beam.aom)
+        cal = calibration.channel(channel)
+        return cls(
+            channel=channel,
+            beam=beam,
+            aom=aom,
+            response=calibration.aom_response(aom.name),
+            rabi_per_sqrt_w=cal.rabi_per_sqrt_w or beam.rabi_per_sqrt_w,
+            light_shift_per_w=cal.light_shift_rad_per_us_per_w,
+            latency_ns=aom.latency_ns + cal.delay_ns,
+        )
+
+    @property
+    def max_rabi(self) -> float:
+        """Largest Ω at the beam centre the AOM can make, rad/µs."""
+        return self.rabi_per_sqrt_w * math.sqrt(
+            self.beam.max_power_w * self.response.max_efficiency
+        )
+
+    def optical_power_w(self, rabi: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Optical power at the atoms for Ω at the beam centre, W."""
+        return np.asarray((rabi / self.rabi_per_sqrt_w) ** 2)
+
+    def amplitude_v(self, rabi: NDArray[np.float64]) -> NDArray[np.float64]:
+        """RF amplitude (V peak) for Ω; refuses Ω beyond the AOM's saturation or the RF limit."""
+        if rabi.size and float(np.min(rabi)) < 0:
+            raise HardwareLimitError(f"channel {self.channel!r}: Ω must be >= 0 rad/µs")
+        if rabi.size and float(np.max(rabi)) > self.max_rabi * (1 + 1e-12):
+            raise HardwareLimitError(
+                f"channel {self.channel!r}: Ω = {float(np.max(rabi)):.6g} rad/µs is beyond the "
+                f"saturation of AOM {self.aom.name!r} (max {self.max_rabi:.6g} rad/µs with "
+                f"{self.beam.max_power_w} W)"
+            )
+        eta = self.optical_power_w(rabi) / self.beam.max_power_w
+        amp = self.response.amplitude_for(eta, what=f"AOM {self.aom.name!r}")
+        if amp.size and float(np.max(amp)) > self.aom.rf_amplitude_max_v * (1 + 1e-12):
+            raise HardwareLimitError(
+                f"channel {self.channel!r}: RF amplitude {float(np.max(amp)):.6g} V exceeds the "
+                f"limit of AOM {self.aom.name!r} (0..{self.aom.rf_amplitude_max_v} V)"
+            )
+        return amp
+
+    def rabi_from_amplitude(self, amplitude_v: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Ω at the beam centre (rad/µs) made by RF amplitude ``amplitude_v`` (V)."""
+        eta = self.response.efficiency(amplitude_v)
+        return np.asarray(self.rabi_per_sqrt_w * np.sqrt(self.beam.max_power_w * eta))
+
+    def rf_offset_hz(
+        self, rabi: NDArray[np.float64], detuning: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """RF frequency minus the AOM centre, Hz, for Δ (rad/µs) net of the light shift."""
+        laser = detuning - self.light_shift_per_w * self.optical_power_w(rabi)
+        offset = laser * 1e6 / (TWO_PI * self.aom.optical_factor)
+        if offset.size:
+            lo, hi = self.aom.rf_band_hz
+            f_lo = self.aom.rf_center_hz + float(np.min(offset))
+            f_hi = self.aom.rf_center_hz + float(np.max(offset))
+            if f_lo < lo or f_hi > hi:
+                raise HardwareLimitError(
+                    f"channel {self.channel!r}: RF frequency {f_lo:.6g}..{f_hi:.6g} Hz leaves "
+                    f"the band of AOM {self.aom.name!r} ({lo:.6g}..{hi:.6g} Hz); |Δ| too large"
+                )
+        return np.asarray(offset)
+
+
+def pre_emphasize(
+    target: NDArray[np.float64], previous: float, alpha: float
+) -> NDArray[np.float64]:
+    """Invert a first-order response ``y_k = y_{k-1} + α (x_k - y_{k-1})`` exactly.
+
+    Returns x with ``x_k = y_{k-1} + (y_k - y_{k-1}) / α`` for the wanted ``target`` y,
+    where ``previous`` is y just before the first sample.
+    """
+    prev = np.empty_like(target)
+    prev[0] = previous
+    prev[1:] = target[:-1]
+    return np.asarray(prev + (target - prev) / alpha)
+
+
+def rf_codes(
+    amplitude_v: NDArray[np.float64],
+    phase_rad: NDArray[np.float64],
+    lsb_v: float,
+    max_code: int,
+) -> tuple[NDArray[np.int32], float]:
+    """DAC codes ``round(A cos Ψ / lsb)`` and the largest rounding error in codes (≤ 0.5).
+
+    Raises :class:`HardwareLimitError` if any code would leave ``±max_code``.
+    """
+    ideal = amplitude_v * np.cos(phase_rad) / lsb_v
+    codes = np.rint(ideal)
+    if codes.size and float(np.max(np.abs(codes))) > max_code:
+        raise HardwareLimitError(
+            f"DAC code {float(np.max(np.abs(codes))):.0f} outside ±{max_code}; "
+            "RF amplitude exceeds the AWG full scale"
+        )
+    err = float(np.max(np.abs(ideal - codes))) if codes.size else 0.0
+    return codes.astype(np.int32), err
+
+
+def choose_loop_length(
+    frequencies_hz: NDArray[np.float64],
+    sample_rate_hz: float,
+    granularity: int,
+    min_length: int,
+    max_length: int,
+) -> tuple[int, NDArray[np.float64]]:
+    """Loop-segment length for held tones, and the tones rounded to whole cycles in it.
+
+    Returns the shortest L (multiple of ``granularity``) for which every frequency fits a
+    whole number of cycles as nearly as any allowed L does.
+
+    A looped segment is phase-continuous only if each tone makes whole cycles in it, so the
+    tones are moved to ``round(f L / fs) fs / L``; the shift is what the budget reports.
+    """
+    lo = -(-min_length // granularity)
+    hi = max_length // granularity
+    if hi < lo:
+        raise ValueError(f"no segment length in [{min_length}, {max_length}]")
+    lengths = np.arange(lo, hi + 1, dtype=np.int64) * granularity
+    if frequencies_hz.size == 0:
+        return int(lengths[0]), frequencies_hz.copy()
+    cycles = np.outer(lengths, frequencies_hz) / sample_rate_hz
+    err_hz = np.max(np.abs(cycles - np.rint(cycles)), axis=1) * sample_rate_hz / lengths
+    best = float(np.min(err_hz))
+    pick = int(np.flatnonzero(err_hz <= best + 1e-3)[0])
+    length = int(lengths[pick])
+    rounded = np.rint(frequencies_hz * length / sample_rate_hz) * sample_rate_hz / length
+    return length, np.asarray(rounded)

@@ -1,0 +1,220 @@
+"""Run-length form of a sampled sequence: explicit stretches and constant holds.
+
+A 100 ms hold on the 1 ns grid is 10⁸ samples per quantity; here it is one :class:`Block`
+with ``hold=True`` whose arrays have length 1. The compiler works on this form, and
+:func:`sequencer.compiler.decode` returns it, so neither needs memory proportional to the
+length of the holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sequencer.compiler.errors import CompileError
+from sequencer.register import Register
+from sequencer.sampled import Addressing, Basis, ChannelSamples, SampledSequence, TargetSlot
+
+__all__ = ["Block", "ChannelInfo", "CompactSequence"]
+
+Arrays = tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+_CHUNK = 1 << 22  # samples per pass when scanning for constant runs (bounds temporaries)
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """A channel's identity: name, basis, addressing."""
+
+    name: str
+    basis: Basis = "ground-rydberg"
+    addressing: Addressing = "Global"
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """``[start_ns, stop_ns)`` of every channel: explicit 1 ns samples, or one held value.
+
+    ``values[name] = (amplitude, detuning, phase)`` in rad/µs, rad/µs, rad; each of length
+    ``stop_ns - start_ns``, or of length 1 when ``hold``.
+    """
+
+    start_ns: int
+    stop_ns: int
+    hold: bool
+    values: Mapping[str, Arrays]
+
+    @property
+    def duration_ns(self) -> int:
+        """Length of the block, ns."""
+        return self.stop_ns - self.start_ns
+
+
+@dataclass(frozen=True, eq=False)
+class CompactSequence:
+    """A sampled sequence as consecutive :class:`Block` s (global channels only)."""
+
+    register: Register
+    channels: Mapping[str, ChannelInfo]
+    blocks: tuple[Block, ...]
+    device_name: str = ""
+    measurement_basis: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        t = 0
+        for b in self.blocks:
+            if b.start_ns != t or b.stop_ns <= b.start_ns:
+                raise CompileError(f"blocks must tile the sequence; block at {b.start_ns} ns")
+            t = b.stop_ns
+
+    @property
+    def duration_ns(self) -> int:
+        """Length of the sequence, ns."""
+        return self.blocks[-1].stop_ns if self.blocks else 0
+
+    @property
+    def explicit_samples(self) -> int:
+        """Number of 1 ns samples held explicitly (not in holds)."""
+        return sum(b.duration_ns for b in self.blocks if not b.hold)
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_sampled(cls, sampled: SampledSequence, min_hold_ns: int = 2000) -> CompactSequence:
+        """Find runs where every channel is constant for >= ``min_hold_ns`` and make them holds.
+
+        Vectorised over samples (``np.diff`` / ``np.flatnonzero`` in chunks). Only global
+        channels are supported; a local channel raises :class:`CompileError`.
+        """
+        for ch in sampled.channels.values():
+            if ch.addressing != "Global":
+                raise CompileError(
+                    f"channel {ch.name!r} is {ch.addressing}-addressed; the compiler handles "
+                    "global channels only"
+                )
+        names = list(sampled.channels)
+        n = sampled.duration_ns
+        change_points = [np.zeros(1, dtype=np.int64)]
+        for lo in range(0, max(n - 1, 0), _CHUNK):
+            hi = min(lo + _CHUNK, n - 1)
+            changed = np.zeros(hi - lo, dtype=bool)
+            for name in names:
+                ch = sampled.channels[name]
+                for arr in (ch.amplitude, ch.detuning, ch.phase):
+                    changed |= arr[lo + 1 : hi + 1] != arr[lo:hi]
+            change_points.append(np.flatnonzero(changed).astype(np.int64) + lo + 1)
+        starts = np.concatenate(change_points)
+        stops = np.append(starts[1:], n)
+        long_runs = np.flatnonzero(stops - starts >= min_hold_ns)
+        blocks: list[Block] = []
+        t = 0
+
+        def explicit(a: int, b: int) -> Block:
+            vals = {
+                nm: (
+                    sampled.channels[nm].amplitude[a:b].copy(),
+                    sampled.channels[nm].detuning[a:b].copy(),
+                    sampled.channels[nm].phase[a:b].copy(),
+                )
+                for nm in names
+            }
+            return Block(a, b, False, vals)
+
+        for i in long_runs:
+            a, b = int(starts[i]), int(stops[i])
+            if a > t:
+                blocks.append(explicit(t, a))
+            vals = {
+                nm: (
+                    sampled.channels[nm].amplitude[a : a + 1].copy(),
+                    sampled.channels[nm].detuning[a : a + 1].copy(),
+                    sampled.channels[nm].phase[a : a + 1].copy(),
+                )
+                for nm in names
+            }
+            blocks.append(Block(a, b, True, vals))
+            t = b
+        if n > t:
+            blocks.append(explicit(t, n))
+        info = {nm: ChannelInfo(nm, sampled.channels[nm].basis, "Global") for nm in names}
+        return cls(
+            sampled.register,
+            info,
+            tuple(blocks),
+            sampled.device_name,
+            sampled.measurement_basis,
+            dict(sampled.metadata),
+        )
+
+    def with_hold(self, duration_ns: int, *, amplitude_zero: bool = False) -> CompactSequence:
+        """A copy with a hold of ``duration_ns`` appended, holding the last values.
+
+        With ``amplitude_zero`` the hold is dark (Ω = 0) and keeps the last Δ and φ.
+        """
+        if duration_ns <= 0:
+            raise CompileError(f"hold duration must be > 0 ns; got {duration_ns}")
+        t = self.duration_ns
+        last = self.blocks[-1]
+        vals = {}
+        for nm, (a, d, p) in last.values.items():
+            amp = np.zeros(1) if amplitude_zero else a[-1:].copy()
+            vals[nm] = (amp, d[-1:].copy(), p[-1:].copy())
+        block = Block(t, t + duration_ns, True, vals)
+        return CompactSequence(
+            self.register,
+            self.channels,
+            (*self.blocks, block),
+            self.device_name,
+            self.measurement_basis,
+            self.metadata,
+        )
+
+    # -- evaluation ----------------------------------------------------------------------
+    def values_at(self, name: str, t_ns: NDArray[np.int64]) -> Arrays:
+        """(Ω, Δ, φ) of channel ``name`` during the 1 ns samples ``t_ns`` (any order).
+
+        Outside ``[0, duration)`` Ω is 0 and Δ, φ hold their first/last values.
+        """
+        t_ns = np.asarray(t_ns, dtype=np.int64)
+        amp = np.zeros(t_ns.shape)
+        det = np.zeros(t_ns.shape)
+        ph = np.zeros(t_ns.shape)
+        if not self.blocks:
+            return amp, det, ph
+        starts = np.array([b.start_ns for b in self.blocks], dtype=np.int64)
+        clipped = np.clip(t_ns, 0, self.duration_ns - 1)
+        idx = np.searchsorted(starts, clipped, side="right") - 1
+        for bi in np.unique(idx):
+            block = self.blocks[int(bi)]
+            sel = idx == bi
+            a, d, p = block.values[name]
+            local = (
+                np.zeros(int(sel.sum()), dtype=np.int64)
+                if block.hold
+                else clipped[sel] - block.start_ns
+            )
+            amp[sel], det[sel], ph[sel] = a[local], d[local], p[local]
+        outside = (t_ns < 0) | (t_ns >= self.duration_ns)
+        amp[outside] = 0.0
+        return amp, det, ph
+
+    def to_sampled(self, max_samples: int = 50_000_000) -> SampledSequence:
+        """Expand to a :class:`SampledSequence` (refused beyond ``max_samples`` ns)."""
+        n = self.duration_ns
+        if n > max_samples:
+            raise CompileError(
+                f"expanding {n} ns to 1 ns samples exceeds max_samples={max_samples}; "
+                "work on the compact form instead"
+            )
+        t = np.arange(n, dtype=np.int64)
+        channels = {}
+        for nm, info in self.channels.items():
+            a, d, p = self.values_at(nm, t)
+            slots = (TargetSlot(0, n, frozenset(self.register.ids)),)
+            channels[nm] = ChannelSamples(nm, info.basis, "Global", a, d, p, slots)
+        return SampledSequence(
+            self.register, channels, self.device_name, self.measurement_basis, dict(self.metadata)
+        )
