@@ -16,7 +16,7 @@ from collections.abc import Sequence
 __all__ = ["CliError", "main"]
 
 # The order here is the order in ``atomstack --help``.
-_COMMAND_MODULES = ("control.cli.demo",)
+_COMMAND_MODULES = ("control.cli.demo", "control.cli.emulate")
 
 
 class CliError(Exception):

@@ -44,6 +44,7 @@ __all__ = [
     "Session",
     "StateChange",
     "Transport",
+    "ascii_text",
 ]
 
 Transport = Literal["tcp", "pty"]
@@ -192,6 +193,26 @@ class Faults:
         with self._lock:
             raw = self._rng.integers(0x80, 0x100, size=n, dtype=np.uint8).tobytes()
         return b"\x00" + raw
+
+
+_ASCII = str.maketrans(
+    {
+        "…": "...",
+        "Ω": "ohm",
+        "≤": "<=",
+        "≥": ">=",
+        "×": "x",
+        "°": "deg",
+        "µ": "u",
+        "–": "-",
+        "→": "->",
+    }
+)
+
+
+def ascii_text(text: str) -> str:
+    """``text`` as plain ASCII, as instruments write it (… → ..., Ω → ohm, ≤ → <=)."""
+    return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
 
 
 class Link(ABC):
@@ -401,6 +422,7 @@ class _TcpServer:
         self._links: list[_TcpLink] = []
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
         self.port = 0
 
     def start(self, name: str) -> None:
@@ -418,7 +440,7 @@ class _TcpServer:
         self._listener = listener
         self.port = listener.getsockname()[1]
         thread = threading.Thread(target=self._accept_loop, name=f"{name}-accept", daemon=True)
-        self._threads.append(thread)
+        self._accept_thread = thread
         thread.start()
 
     def _accept_loop(self) -> None:
@@ -506,8 +528,14 @@ class _TcpServer:
 
     def stop(self) -> None:
         self._stop.set()
+        # The accept thread first, so no connection thread can start after the snapshot.
+        accept = self._accept_thread
+        if accept is not None and accept is not threading.current_thread():
+            accept.join(_JOIN_S)
         self.drop_all()
-        for thread in list(self._threads):
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(_JOIN_S)
         if self._listener is not None:
@@ -858,6 +886,9 @@ class Emulator(ABC):
             self._current = record
             try:
                 reply = self.execute(session, message)
+            except Exception as exc:  # an emulator bug must not kill the connection silently
+                record.error = f"emulator failure: {exc!r}"
+                reply = None
             finally:
                 self._current = None
         if drop == "after":

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from virtual_device.instruments._framework import Emulator, Session
+from virtual_device.instruments._framework import Emulator, Session, ascii_text
 
 __all__ = [
     "ErrorQueue",
@@ -65,7 +65,7 @@ class ScpiError(Exception):
         self.code = code
         self.detail = detail
         base = SCPI_MESSAGES.get(code, "Device-specific error")
-        self.message = f"{base}; {detail}" if detail else base
+        self.message = ascii_text(f"{base}; {detail}" if detail else base)
         super().__init__(f"{code},{self.message}")
 
 
@@ -352,7 +352,7 @@ class ScpiEmulator(Emulator):
                 self.push_error(error)
                 continue
             if head.endswith("?") and result is not None:
-                replies.append(result if isinstance(result, bytes) else result.encode("latin-1"))
+                replies.append(result if isinstance(result, bytes) else ascii_text(result).encode())
         if not replies:
             return None
         return b";".join(replies) + self.reply_terminator

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from virtual_device.instruments._framework import Emulator, Session
+from virtual_device.instruments._framework import Emulator, Session, ascii_text
 from virtual_device.instruments._scpi import (
     ErrorQueue,
     ScpiCommandSet,
@@ -152,7 +152,7 @@ class CoherentOBISEmulator(Emulator):
             lines.append("OK")
         if not lines:
             return None
-        return "".join(line + "\r\n" for line in lines).encode("latin-1")
+        return ascii_text("".join(line + "\r\n" for line in lines)).encode()
 
     def _set(self, attr: str, value: object) -> None:
         old = getattr(self.state, attr)

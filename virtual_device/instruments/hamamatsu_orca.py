@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from virtual_device.errors import EmulatorError
-from virtual_device.instruments._framework import Emulator, Session, _send_all
+from virtual_device.instruments._framework import Emulator, Session, _send_all, ascii_text
 
 __all__ = [
     "FRAME_HEADER",
@@ -244,7 +244,7 @@ class HamamatsuOrcaEmulator(Emulator):
             return error.code.encode() + self.reply_terminator
         if reply is None or (not is_query and not self.state.replies):
             return None
-        return reply.encode("latin-1") + self.reply_terminator
+        return ascii_text(reply).encode() + self.reply_terminator
 
     def _set(self, attr: str, value: object) -> None:
         old = getattr(self.state, attr)

@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,11}$")
+_SEQ_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,11}(\.seq)?$", re.IGNORECASE)
 _FUNCTIONS = {
     "SIN": "SIN",
     "SINUSOID": "SIN",
@@ -565,7 +566,7 @@ class Keysight33600AEmulator(ScpiEmulator):
                 -109, 'DATA:SEQ needs "name" then 5 fields per step ("arb",count,play,marker,point)'
             )
         seq_name = unquote(fields[0])
-        if not _NAME.match(seq_name):
+        if not _SEQ_NAME.match(seq_name):
             raise ScpiError(-224, f"sequence name {seq_name!r}: 1–12 letters, digits or _")
         steps = []
         for at in range(1, len(fields), 5):
@@ -579,7 +580,10 @@ class Keysight33600AEmulator(ScpiEmulator):
             arb_name = unquote(arb)
             if arb_name not in channel.waveforms:
                 raise ScpiError(-224, f"sequence step arb {arb_name!r} not in volatile memory")
-            repeat = parse_int(count, "sequence repeat count", 1, self.limits.max_step_repeat)
+            # The count matters for "repeat" only; Keysight's own examples send 0 otherwise.
+            repeat = parse_int(count, "sequence repeat count", 0, self.limits.max_step_repeat)
+            if play.strip().lower() == "repeat" and repeat < 1:
+                raise ScpiError(-222, "a 'repeat' step needs a count of 1 or more")
             if play.strip().lower() not in _PLAY:
                 raise ScpiError(
                     -224,

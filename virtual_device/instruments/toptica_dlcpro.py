@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from virtual_device.instruments._framework import Emulator, Session
+from virtual_device.instruments._framework import Emulator, Session, ascii_text
 
 __all__ = ["DecofParameter", "TopticaDLCProEmulator", "TopticaDLCProState"]
 
@@ -247,7 +247,7 @@ class TopticaDLCProEmulator(Emulator):
         except _DecofError as error:
             self.record_error(str(error))
             reply = str(error)
-        return reply.encode("latin-1") + self.reply_terminator
+        return ascii_text(reply).encode() + self.reply_terminator
 
     def _evaluate(self, form: Any) -> str:
         if not isinstance(form, list) or not form or not isinstance(form[0], tuple):
