@@ -317,6 +317,7 @@ class VisaTransport(Transport):
         self.visa_library = visa_library
         self._rm: Any = None
         self._res: Any = None
+        self._quiet: Any = None
         self._termchar: int | None = None
 
     @property
@@ -353,6 +354,14 @@ class VisaTransport(Transport):
                 2: constants.StopBits.two,
             }[self.stop_bits]
             res.end_output = constants.SerialTermination.none
+        # Reads that stop at the count or the termination character are normal here,
+        # not warnings (pytest runs with warnings as errors).
+        self._quiet = res.ignore_warning(
+            constants.StatusCode.success_max_count_read,
+            constants.StatusCode.success_termination_character_read,
+            constants.StatusCode.success_device_not_present,
+        )
+        self._quiet.__enter__()
         self._res = res
         self._termchar = None
 
@@ -369,6 +378,9 @@ class VisaTransport(Transport):
         res, self._res = self._res, None
         self._buffer.clear()
         if res is not None:
+            quiet, self._quiet = self._quiet, None
+            if quiet is not None:
+                quiet.__exit__(None, None, None)
             try:
                 res.close()
             except Exception:  # closing a half-broken session must not raise

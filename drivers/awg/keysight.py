@@ -11,9 +11,10 @@ Service Guide):
 * Arbitrary waveforms go up as int16 DAC codes with ``SOUR<ch>:DATA:ARB:DAC
   <name>,#<n><len><bytes>``; then ``*OPC?`` and the error queue are read. Names are
   1–12 characters, a letter first, then letters, digits or ``_``.
-* Sequences: ``SOUR<ch>:DATA:SEQ #<n><len>"<seq>","<arb>",<repeat>,<play>,<marker
+* Sequences (the manual spells the play control ``repeatTilTrig``, one l):
+  ``SOUR<ch>:DATA:SEQ #<n><len>"<seq>","<arb>",<repeat>,<play>,<marker
   mode>,<marker point>,…`` with play control ``once | onceWaitTrig | repeat | repeatInf
-  | repeatTillTrig`` and marker mode ``maintain | lowAtStart | highAtStart |
+  | repeatTilTrig`` and marker mode ``maintain | lowAtStart | highAtStart |
   highAtStartGoLow``; then ``SOUR<ch>:FUNC:ARB <seq>`` selects it.
 """
 
@@ -47,7 +48,7 @@ __all__ = ["Keysight33600A", "Keysight33600AChannel", "SequenceEntry"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,11}$")
 
-PlayControl = Literal["once", "onceWaitTrig", "repeat", "repeatInf", "repeatTillTrig"]
+PlayControl = Literal["once", "onceWaitTrig", "repeat", "repeatInf", "repeatTilTrig"]
 MarkerMode = Literal["maintain", "lowAtStart", "highAtStart", "highAtStartGoLow"]
 
 
@@ -268,7 +269,7 @@ class Keysight33600AChannel(InstrumentChannel, SequenceAWG):
         The 33600A plays entries in order and starts over after the last, so every step
         must go on to the next row (the last one back to the first). ``advance="auto"``
         becomes ``repeat`` × loops (``once`` for one loop); ``advance="trigger"`` becomes
-        ``repeatTillTrig``.
+        ``repeatTilTrig``.
         """
         for index in range(len(program.steps)):
             if program.next_of(index) != (index + 1) % len(program.steps):
@@ -279,7 +280,7 @@ class Keysight33600AChannel(InstrumentChannel, SequenceAWG):
         entries = []
         for step in program.steps:
             if step.advance == "trigger":
-                entries.append(SequenceEntry(step.segment, 1, "repeatTillTrig"))
+                entries.append(SequenceEntry(step.segment, 1, "repeatTilTrig"))
             elif step.loops == 1:
                 entries.append(SequenceEntry(step.segment, 1, "once"))
             else:

@@ -237,15 +237,14 @@ class CoherentOBIS(Instrument):
         transport.write(self._encode("SYST:COMM:HAND ON"))
         transport.write(self._encode("SYST:COMM:HAND?"))
         # The switch itself may or may not be acknowledged; the query answers ON, OK.
-        for _ in range(4):
+        # Lines before that (a late reply from before a reconnect) are stale: skip them.
+        for _ in range(16):
             line = self._line(transport)
             if line == "ON":
                 self._expect_ok(transport, "SYST:COMM:HAND?")
                 break
             if line != "OK":
-                raise InstrumentProtocolError(
-                    f"{self.name}: unexpected {line!r} while switching handshaking on"
-                )
+                self._log.warning("%s: skipped stale line %r at connect", self.name, line)
         else:
             raise InstrumentProtocolError(f"{self.name}: handshaking did not switch on")
         self.head_min_power_w = self.query("SOUR:POW:LIM:LOW?", parser=float)

@@ -96,7 +96,7 @@ def test_sequence_program_maps_onto_arbs_and_data_seq() -> None:
         steps=(SequenceStep("idle", advance="trigger"), SequenceStep("pulse", loops=3)),
         name="shot",
     )
-    body = b'"shot","idle",1,repeatTillTrig,maintain,10,"pulse",3,repeat,maintain,10'
+    body = b'"shot","idle",1,repeatTilTrig,maintain,10,"pulse",3,repeat,maintain,10'
     script = steps(
         HELLO,
         (b"SOUR1:DATA:ARB:DAC idle,#216" + a.tobytes() + b"\n", b""),
