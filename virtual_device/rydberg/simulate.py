@@ -1,0 +1,384 @@
+"""The simulator's entry point: drives + register + noise → :class:`SimulationResult`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from sequencer.register import Register
+from sequencer.sampled import SampledSequence
+from virtual_device.errors import SimulationError
+from virtual_device.rydberg.integrator import EvolutionStats, Evolver
+from virtual_device.rydberg.noise import NoiseModel
+from virtual_device.rydberg.result import SimulationResult, TruncationReport
+from virtual_device.rydberg.space import BlockadeSubspace, FullSpace, pair_interactions
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+__all__ = ["cutoff_for_distance", "simulate"]
+
+Basis = Literal["ground-rydberg", "digital"]
+
+
+def cutoff_for_distance(interaction_coeff: float, distance_um: float) -> float:
+    """The energy cutoff (rad/µs) that keeps exactly the pairs farther apart than ``distance_um``.
+
+    A pair closer than ``distance_um`` alone costs more than C6/d⁶, so using this as
+    ``subspace_cutoff`` drops every state with such a pair doubly excited.
+    """
+    if not distance_um > 0:
+        raise SimulationError(f"distance must be > 0 µm; got {distance_um!r}")
+    return float(interaction_coeff / distance_um**6 * (1 - 1e-9))
+
+
+def _as_rows(x: ArrayLike | None, n: int, t: int | None, what: str) -> NDArray[np.float64]:
+    if x is None:
+        if t is None:
+            raise SimulationError(f"{what}: no length to infer; give amplitude as an array")
+        return np.zeros((n, t))
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = np.broadcast_to(arr, (n, arr.shape[0]))
+    if arr.ndim != 2 or arr.shape[0] != n or (t is not None and arr.shape[1] != t):
+        shape = f"({n}, {t if t is not None else 'T'}) or (T,)"
+        raise SimulationError(f"{what} must have shape {shape}; got {np.shape(x)}")
+    if not np.all(np.isfinite(arr)):
+        raise SimulationError(f"{what} must be finite")
+    return np.array(arr, dtype=np.float64)
+
+
+def _lookup_c6(device_name: str) -> float:
+    try:
+        from sequencer import get_device  # type: ignore[attr-defined]
+    except ImportError as exc:  # the device catalogue is not available in this checkout
+        raise SimulationError(
+            "interaction_coeff not given and sequencer.get_device is unavailable; "
+            "pass interaction_coeff (rad/µs·µm⁶) explicitly"
+        ) from exc
+    try:
+        return float(get_device(device_name).interaction_coeff)
+    except Exception as exc:
+        raise SimulationError(
+            f"cannot look up C6 for device {device_name!r}: {exc}; pass interaction_coeff"
+        ) from exc
+
+
+def _channel_drives(
+    sampled: SampledSequence,
+    basis: Basis,
+    channel_factor: dict[str, float],
+    waist_factor: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per-atom Ω, Δ, φ with per-channel amplitude factors (waist only on global channels)."""
+    ids = sampled.register.ids
+    n, t = len(ids), sampled.duration_ns
+    field_ = np.zeros((n, t), dtype=np.complex128)
+    det = np.zeros((n, t))
+    for name, ch in sampled.channels.items():
+        if ch.basis != basis:
+            continue
+        f = ch.amplitude * np.exp(1j * ch.phase) * channel_factor.get(name, 1.0)
+        for slot in ch.slots:
+            rows = sorted(ids.index(a) for a in slot.targets)
+            sl = slice(slot.start_ns, slot.stop_ns)
+            w = waist_factor[rows, None] if ch.addressing == "Global" else 1.0
+            field_[rows, sl] += w * f[sl]
+            det[rows, sl] += ch.detuning[sl]
+    amp = np.abs(field_)
+    return amp, det, np.where(amp > 0, np.angle(field_), 0.0)
+
+
+def simulate(
+    sequence: SampledSequence | None = None,
+    *,
+    amplitude: ArrayLike | None = None,
+    detuning: ArrayLike | None = None,
+    phase: ArrayLike | None = None,
+    register: Register | ArrayLike | None = None,
+    interaction_coeff: float | None = None,
+    basis: Basis = "ground-rydberg",
+    noise: NoiseModel | None = None,
+    subspace_cutoff: float | None = None,
+    tolerance: float = 1e-6,
+    record_every_ns: int | None = None,
+    seed: int | np.random.Generator | None = None,
+    progress: bool | None = None,
+) -> SimulationResult:
+    """Evolve atoms from |g…g⟩ under the drive and return states, occupations and statistics.
+
+    Drive, from ``sequence`` (a :class:`SampledSequence`) or from arrays on a 1 ns grid (sample
+    k is the value during [k, k+1) ns): ``amplitude`` Ω (rad/µs), ``detuning`` Δ (rad/µs) and
+    ``phase`` φ (rad), each of shape (N, T) or (T,) for every atom alike. The Hamiltonian is
+    H = Σ_i Ω_i/2 (cos φ_i σˣ_i − sin φ_i σʸ_i) − Σ_i Δ_i n_i + Σ_{i<j} C6/r_ij⁶ n_i n_j,
+    in Pulser's conventions; the ``"digital"`` basis is the same without interactions.
+
+    ``register``: a :class:`Register` or coordinates (N, 2) in µm (taken from ``sequence`` if
+    omitted). ``interaction_coeff``: C6 in rad/µs·µm⁶; by default looked up with
+    ``sequencer.get_device(sequence.device_name)``.
+
+    ``subspace_cutoff`` (rad/µs): evolve only in the basis states whose interaction energy is at
+    most this (see :func:`cutoff_for_distance`); the result's ``truncation`` reports what it
+    dropped. ``tolerance`` bounds ‖ψ − ψ_exact‖ of each run (probabilities are then within
+    2·tolerance). ``record_every_ns``: spacing of the occupation time series (default: about
+    50 points; 0 records the final state only). ``seed`` drives every random draw.
+    """
+    t_start = time.perf_counter()
+    noise = noise or NoiseModel()
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    # -- inputs ------------------------------------------------------------------------
+    if sequence is not None:
+        if any(x is not None for x in (amplitude, detuning, phase)):
+            raise SimulationError("give either a sampled sequence or drive arrays, not both")
+        reg: Register | ArrayLike | None = sequence.register if register is None else register
+        if basis not in {ch.basis for ch in sequence.channels.values()} and sequence.channels:
+            raise SimulationError(
+                f"the sequence has no {basis!r} channel; its bases are "
+                f"{sorted({ch.basis for ch in sequence.channels.values()})}"
+            )
+    elif amplitude is None:
+        raise SimulationError("nothing to simulate: give a sampled sequence or an amplitude array")
+    else:
+        reg = register
+    if reg is None:
+        raise SimulationError("a register (or coordinates in µm) is needed with drive arrays")
+    if isinstance(reg, Register):
+        ids, coords = tuple(reg.ids), np.asarray(reg.coords, dtype=float)
+    else:
+        coords = np.asarray(reg, dtype=float)
+        if coords.ndim != 2 or coords.shape[1] not in (2, 3):
+            raise SimulationError(f"coordinates must have shape (N, 2); got {coords.shape}")
+        ids = tuple(f"q{i}" for i in range(len(coords)))
+    n = len(ids)
+    if basis == "digital":
+        c6 = 0.0
+    elif interaction_coeff is not None:
+        c6 = float(interaction_coeff)
+    elif sequence is not None:
+        c6 = _lookup_c6(sequence.device_name)
+    else:
+        raise SimulationError("interaction_coeff (C6, rad/µs·µm⁶) is needed with drive arrays")
+    if not (np.isfinite(c6) and c6 >= 0):
+        raise SimulationError(f"interaction_coeff must be ≥ 0 rad/µs·µm⁶; got {c6!r}")
+
+    if sequence is not None:
+        t_total = sequence.duration_ns
+
+        def base_drives(
+            factors: dict[str, float], waist: NDArray[np.float64]
+        ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+            return _channel_drives(sequence, basis, factors, waist)
+
+        channel_names = list(sequence.channels)
+    else:
+        amp0 = _as_rows(amplitude, n, None, "amplitude")
+        t_total = amp0.shape[1]
+        det0 = _as_rows(detuning, n, t_total, "detuning")
+        ph0 = _as_rows(phase, n, t_total, "phase")
+        if np.any(amp0 < 0):
+            raise SimulationError("amplitude must be ≥ 0 rad/µs (put the sign in the phase)")
+
+        def base_drives(
+            factors: dict[str, float], waist: NDArray[np.float64]
+        ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+            return amp0 * factors.get("all", 1.0) * waist[:, None], det0, ph0
+
+        channel_names = ["all"]
+    if t_total < 1:
+        raise SimulationError("the drive is empty (0 ns)")
+
+    step = max(1, -(-t_total // 50)) if record_every_ns is None else int(record_every_ns)
+    if step < 0:
+        raise SimulationError(f"record_every_ns must be ≥ 0; got {record_every_ns}")
+    record = [t_total] if step == 0 else sorted(set(range(0, t_total, step)) | {t_total})
+
+    pair_v = pair_interactions(coords[:, :2], c6)
+    waist = (
+        np.exp(-((coords[:, 0] / noise.laser_waist) ** 2))
+        if noise.laser_waist is not None
+        else np.ones(n)
+    )
+    runs = noise.runs if noise.is_stochastic else 1
+
+    show = progress if progress is not None else sys.stderr.isatty()
+    bar: Progress | None = None
+    task = None
+    if show:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task("simulating", total=runs * t_total)
+
+    all_states: list[NDArray[np.int64]] = []
+    all_probs: list[NDArray[np.float64]] = []
+    occ_sum = np.zeros((len(record), n))
+    stats_total = EvolutionStats()
+    final_state: NDArray[np.complex128] | None = None
+    trunc_report: TruncationReport | None = None
+    space_cache: dict[bytes, FullSpace | BlockadeSubspace] = {}
+    try:
+        for _ in range(runs):
+            absent = rng.random(n) < noise.state_prep_error if noise.state_prep_error else None
+            lost = rng.random(n) < noise.atom_loss_prob if noise.atom_loss_prob else None
+            inactive = np.zeros(n, dtype=bool)
+            for mask in (absent, lost):
+                if mask is not None:
+                    inactive |= mask
+            factors = {
+                name: max(0.0, float(rng.normal(1.0, noise.amp_sigma))) if noise.amp_sigma else 1.0
+                for name in channel_names
+            }
+            amp, det, ph = base_drives(factors, waist)
+            if noise.temperature > 0:
+                det = det + rng.normal(0.0, noise.doppler_sigma, size=n)[:, None]
+            coeff = 0.5 * amp * np.exp(1j * ph)
+            coeff[inactive] = 0.0
+            det = np.array(det)
+            det[inactive] = 0.0
+            v = pair_v.copy()
+            v[inactive, :] = 0.0
+            v[:, inactive] = 0.0
+            key = inactive.tobytes()
+            space = space_cache.get(key)
+            if space is None:
+                space = (
+                    FullSpace(v)
+                    if subspace_cutoff is None
+                    else BlockadeSubspace(v, float(subspace_cutoff))
+                )
+                space_cache[key] = space
+            decay = np.full(n, noise.relaxation_rate) if noise.relaxation_rate > 0 else None
+            evolver = Evolver(space, coeff, det, tolerance=tolerance, decay_rates=decay)
+            psi, occ, stats = _run_one(evolver, space, record, noise, rng, bar, task)
+            occ_sum += occ
+            probs = np.abs(psi) ** 2
+            probs /= probs.sum()
+            states = space.states()
+            if lost is not None and lost.any():
+                lost_bits = int(np.sum(1 << (n - 1 - np.nonzero(lost)[0])))
+                states = states | lost_bits
+            all_states.append(states)
+            all_probs.append(probs)
+            final_state = psi / np.linalg.norm(psi)
+            for name in ("matvecs", "blocks_accepted", "blocks_rejected"):
+                setattr(stats_total, name, getattr(stats_total, name) + getattr(stats, name))
+            stats_total.magnus_error = max(stats_total.magnus_error, stats.magnus_error)
+            stats_total.krylov_error = max(stats_total.krylov_error, stats.krylov_error)
+            if isinstance(space, BlockadeSubspace):
+                prev = trunc_report
+                trunc_report = TruncationReport(
+                    info=space.truncation,
+                    leakage_amplitude=max(
+                        stats.leakage_amplitude, prev.leakage_amplitude if prev else 0.0
+                    ),
+                    max_dropped_population=max(
+                        stats.max_dropped_population, prev.max_dropped_population if prev else 0.0
+                    ),
+                )
+    finally:
+        if bar is not None:
+            bar.stop()
+
+    cat = np.concatenate(all_states)
+    basis_states, inverse = np.unique(cat, return_inverse=True)
+    probabilities = np.bincount(inverse, weights=np.concatenate(all_probs)) / runs
+    if runs > 1 or len(basis_states) != len(cat):
+        final_state = None  # a mixture (noise runs) or a relabelled state (atom loss)
+    return SimulationResult(
+        atom_ids=ids,
+        basis_states=np.asarray(basis_states, dtype=np.int64),
+        probabilities=np.asarray(probabilities, dtype=np.float64),
+        final_state=final_state,
+        times_ns=np.asarray(record, dtype=np.float64),
+        occupations=occ_sum / runs,
+        error_estimate=stats_total.error_estimate,
+        tolerance=tolerance,
+        wall_time_s=time.perf_counter() - t_start,
+        runs=runs,
+        matvecs=stats_total.matvecs,
+        p_false_pos=noise.p_false_pos,
+        p_false_neg=noise.p_false_neg,
+        truncation=trunc_report,
+        extra={
+            "blocks": stats_total.blocks_accepted,
+            "rejected_blocks": stats_total.blocks_rejected,
+        },
+    )
+
+
+def _run_one(
+    evolver: Evolver,
+    space: FullSpace | BlockadeSubspace,
+    record: Sequence[int],
+    noise: NoiseModel,
+    rng: np.random.Generator,
+    bar: Progress | None,
+    task: object,
+) -> tuple[NDArray[np.complex128], NDArray[np.float64], EvolutionStats]:
+    """One trajectory: evolve, record occupations, apply quantum jumps."""
+    n = space.n_atoms
+    t_total = evolver.n_samples
+    psi = space.ground_state()
+    occ = np.zeros((len(record), n))
+    # Dephasing: D[√(2γ) n] = D[√(γ/2) σz], whose jump rate γ/2 per atom does not depend on
+    # the state, so jump times are a Poisson process drawn up front (rounded to the ns grid).
+    stops = set(record)
+    dephasing_jumps: dict[int, list[int]] = {}
+    if noise.dephasing_rate > 0:
+        rate = noise.dephasing_rate / 2 * n  # per µs
+        n_jumps = rng.poisson(rate * t_total * 1e-3)
+        for t_j, atom in zip(
+            np.sort(rng.integers(1, t_total, size=n_jumps)), rng.integers(0, n, size=n_jumps)
+        ):
+            dephasing_jumps.setdefault(int(t_j), []).append(int(atom))
+        stops |= set(dephasing_jumps)
+    threshold = rng.random() if noise.relaxation_rate > 0 else 0.0
+    is_subspace = isinstance(space, BlockadeSubspace)
+    stats = evolver.stats
+
+    def on_block(state: NDArray[np.complex128], k0: int, k1: int) -> None:
+        nonlocal threshold
+        if bar is not None:
+            bar.advance(task, k1 - k0)  # type: ignore[arg-type]
+        if is_subspace:
+            assert isinstance(space, BlockadeSubspace)
+            rate, pop = space.leakage(
+                state / np.linalg.norm(state), evolver.coeff[:, k1 - 1], evolver.delta[:, k1 - 1]
+            )
+            stats.leakage_amplitude += rate * (k1 - k0) * 1e-3
+            stats.max_dropped_population = max(stats.max_dropped_population, pop)
+        if noise.relaxation_rate > 0:
+            norm2 = float(np.vdot(state, state).real)
+            if norm2 < threshold:
+                probs = np.abs(state) ** 2
+                weights = space.occupations(probs)
+                if weights.sum() > 0:
+                    atom = int(rng.choice(n, p=weights / weights.sum()))
+                    space.apply_jump(state, atom, "relaxation")
+                    stats.jumps.append((k1, atom, "relaxation"))
+                state /= np.linalg.norm(state)
+                threshold = rng.random()
+
+    t = 0
+    ri = 0
+    if record and record[0] == 0:
+        occ[0] = space.occupations(np.abs(psi) ** 2)
+        ri = 1
+    for stop in sorted(s for s in stops if s > 0):
+        psi = evolver.advance(psi, t, stop, on_block)
+        t = stop
+        for atom in dephasing_jumps.get(stop, []):
+            space.apply_jump(psi, atom, "dephasing")
+            stats.jumps.append((stop, atom, "dephasing"))
+        if ri < len(record) and record[ri] == stop:
+            p = np.abs(psi) ** 2
+            occ[ri] = space.occupations(p / p.sum())
+            ri += 1
+    return psi, occ, stats

@@ -1,0 +1,304 @@
+"""Hilbert spaces the simulator evolves in: the full 2^N space and the blockade subspace.
+
+A basis state is an integer whose binary representation is the bitstring, first atom = most
+significant (leftmost) bit, 1 = Rydberg (Pulser's convention). Both spaces provide the same
+small interface, so the integrator does not care which one it runs in:
+
+* ``interaction``: diagonal of Σ_{i<j} C6/r_ij⁶ n_i n_j (rad/µs), shape (dim,);
+* ``detuning_diagonal(δ)``: diagonal of Σ_i δ_i n_i for per-atom δ (rad/µs), shape (dim,);
+* ``apply_drive(ψ, c, out)``: out += Σ_i (c_i |r⟩⟨g|_i + c_i* |g⟩⟨r|_i) ψ;
+* ``occupations(p)``: per-atom Rydberg occupation from basis-state probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from virtual_device.errors import SimulationError
+
+__all__ = ["BlockadeSubspace", "FullSpace", "TruncationInfo", "pair_interactions"]
+
+_MAX_FULL_ATOMS = 26  # 2^26 complex128 amplitudes = 1 GiB per vector
+_MAX_SUBSPACE_ATOMS = 62  # basis states are int64 bit masks
+
+
+def pair_interactions(coords: NDArray[np.float64], c6: float) -> NDArray[np.float64]:
+    """Matrix of C6/r_ij⁶ (rad/µs) for positions in µm; zero on the diagonal."""
+    diff = coords[:, None, :] - coords[None, :, :]
+    r2 = np.sum(diff * diff, axis=-1)
+    v = np.where(r2 > 0, c6 / np.where(r2 > 0, r2, 1.0) ** 3, 0.0)
+    np.fill_diagonal(v, 0.0)
+    return np.asarray(v, dtype=np.float64)
+
+
+def _kron_sum(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Σ_i values_i · bit_i(s) for every s in 0..2^N-1, first value = most significant bit."""
+    out = np.zeros(1, dtype=np.float64)
+    for v in values:
+        out = (out[:, None] + np.array([0.0, v])[None, :]).ravel()
+    return out
+
+
+@dataclass(frozen=True)
+class TruncationInfo:
+    """What the blockade-subspace truncation keeps and drops.
+
+    ``dropped_states`` counts basis states of the full 2^N space left out;
+    ``leaky_transitions`` counts single-atom flips from a kept state into a dropped one
+    (the channels through which the truncation can lose amplitude).
+    """
+
+    energy_cutoff: float
+    kept_states: int
+    dropped_states: int
+    leaky_transitions: int
+
+
+class FullSpace:
+    """The full 2^N ground–Rydberg space, H·ψ applied matrix-free by per-site reshapes."""
+
+    def __init__(self, pair_v: NDArray[np.float64]) -> None:
+        """``pair_v``: symmetric matrix of pair interactions (rad/µs), shape (N, N)."""
+        n = pair_v.shape[0]
+        if n > _MAX_FULL_ATOMS:
+            raise SimulationError(
+                f"the full space of {n} atoms has 2^{n} states; at most {_MAX_FULL_ATOMS} atoms "
+                "are allowed — use the blockade subspace (subspace_cutoff) for larger registers"
+            )
+        self.n_atoms = n
+        self.dim = 1 << n
+        self.pair_v = pair_v
+        # Σ_{i<j} V_ij n_i n_j, built atom by atom: appending atom k as the new least
+        # significant bit adds n_k Σ_{j<k} V_jk n_j.
+        inter = np.zeros(1, dtype=np.float64)
+        for k in range(n):
+            added = _kron_sum(pair_v[:k, k])
+            inter = np.stack([inter, inter + added], axis=-1).ravel()
+        self.interaction = inter
+        self.truncation: TruncationInfo | None = None
+
+    def states(self) -> NDArray[np.int64]:
+        """Every basis state, as integers (bitstring = binary, first atom leftmost)."""
+        return np.arange(self.dim, dtype=np.int64)
+
+    def detuning_diagonal(self, delta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Diagonal of Σ_i δ_i n_i (same units as ``delta``)."""
+        if np.all(delta == delta[0]):
+            return delta[0] * self._popcount()
+        return _kron_sum(delta)
+
+    def _popcount(self) -> NDArray[np.float64]:
+        if not hasattr(self, "_pc"):
+            self._pc = _kron_sum(np.ones(self.n_atoms))
+        return self._pc
+
+    def apply_drive(
+        self,
+        psi: NDArray[np.complex128],
+        coeffs: NDArray[np.complex128],
+        out: NDArray[np.complex128],
+    ) -> None:
+        """Add Σ_i (c_i σ⁺_i + c_i* σ⁻_i) ψ to ``out``, with σ⁺ = |r⟩⟨g|."""
+        n = self.n_atoms
+        tmp = np.empty(self.dim // 2, dtype=np.complex128)
+        for i in range(n):
+            c = coeffs[i]
+            if c == 0:
+                continue
+            a = 1 << i
+            b = self.dim >> (i + 1)
+            p = psi.reshape(a, 2, b)
+            o = out.reshape(a, 2, b)
+            t = tmp.reshape(a, b)
+            np.multiply(p[:, 0, :], c, out=t)
+            o[:, 1, :] += t
+            np.multiply(p[:, 1, :], np.conj(c), out=t)
+            o[:, 0, :] += t
+
+    def apply_jump(self, psi: NDArray[np.complex128], atom: int, kind: str) -> None:
+        """Apply σz (``"dephasing"``) or |g⟩⟨r| (``"relaxation"``) on ``atom`` in place."""
+        v = psi.reshape(1 << atom, 2, self.dim >> (atom + 1))
+        if kind == "dephasing":
+            v[:, 1, :] *= -1.0
+        else:
+            v[:, 0, :] = v[:, 1, :]
+            v[:, 1, :] = 0.0
+
+    def occupations(self, probs: NDArray[np.float64]) -> NDArray[np.float64]:
+        """⟨n_i⟩ for each atom from the basis-state probabilities."""
+        out = np.empty(self.n_atoms)
+        for i in range(self.n_atoms):
+            out[i] = probs.reshape(1 << i, 2, -1)[:, 1, :].sum()
+        return out
+
+    def ground_state(self) -> NDArray[np.complex128]:
+        """|gg…g⟩."""
+        psi = np.zeros(self.dim, dtype=np.complex128)
+        psi[0] = 1.0
+        return psi
+
+
+class BlockadeSubspace:
+    """Basis states whose total interaction energy is at most ``energy_cutoff`` (rad/µs).
+
+    Interactions are repulsive (C6 > 0), so the energy only grows as atoms are excited: the
+    kept set is enumerated atom by atom, pruning any partial state already above the cutoff.
+    The drive is a sparse matrix over the kept states; flips that would leave the set are the
+    truncation's leakage channels and are tracked for the report.
+    """
+
+    truncation: TruncationInfo
+
+    def __init__(self, pair_v: NDArray[np.float64], energy_cutoff: float) -> None:
+        """Enumerate the kept states; ``pair_v`` as for :class:`FullSpace`."""
+        n = pair_v.shape[0]
+        if n > _MAX_SUBSPACE_ATOMS:
+            raise SimulationError(f"at most {_MAX_SUBSPACE_ATOMS} atoms; got {n}")
+        if not energy_cutoff >= 0:
+            raise SimulationError(f"subspace cutoff must be ≥ 0 rad/µs; got {energy_cutoff!r}")
+        self.n_atoms = n
+        self.pair_v = pair_v
+        states = np.zeros(1, dtype=np.int64)
+        energy = np.zeros(1)
+        for k in range(n):
+            # bit of atom j sits at position n-1-j (first atom = most significant bit)
+            bits = ((states[:, None] >> (n - 1 - np.arange(k))[None, :]) & 1).astype(float)
+            added = bits @ pair_v[:k, k] if k else np.zeros(len(states))
+            e1 = energy + added
+            keep1 = e1 <= energy_cutoff
+            states = np.concatenate([states, states[keep1] | (1 << (n - 1 - k))])
+            energy = np.concatenate([energy, e1[keep1]])
+        order = np.argsort(states)
+        self._states = states[order]
+        self.interaction = energy[order]
+        self.dim = len(self._states)
+        self.energy_cutoff = float(energy_cutoff)
+
+        # One sparse raising operator per atom, merged: R[dst, src] = 1 for src → src | bit_i.
+        rows, cols, atom_of, leak_src, leak_atom = [], [], [], [], []
+        for i in range(n):
+            bit = 1 << (n - 1 - i)
+            src_idx = np.nonzero((self._states & bit) == 0)[0]
+            dst_states = self._states[src_idx] | bit
+            pos = np.searchsorted(self._states, dst_states)
+            pos_c = np.minimum(pos, self.dim - 1)
+            found = self._states[pos_c] == dst_states
+            rows.append(pos_c[found])
+            cols.append(src_idx[found])
+            atom_of.append(np.full(int(found.sum()), i))
+            leak_src.append(src_idx[~found])
+            leak_atom.append(np.full(int((~found).sum()), i))
+        r = np.concatenate(rows)
+        c = np.concatenate(cols)
+        self._entry_atom = np.concatenate(atom_of)
+        raise_op = sp.csr_matrix(
+            (np.arange(len(r), dtype=np.float64) + 1, (r, c)), shape=(self.dim, self.dim)
+        )
+        # remember where each (row, col) entry landed so coefficients can be scattered fast
+        self._perm = raise_op.data.astype(np.int64) - 1
+        self._raise = raise_op
+        lower = raise_op.T.tocsr()
+        self._lower_perm = lower.data.astype(np.int64) - 1
+        self._lower = lower
+        self._leak_src = np.concatenate(leak_src)
+        self._leak_atom = np.concatenate(leak_atom)
+        # energy penalty of each leaky flip (interaction part), for the dropped-population estimate
+        leak_bits = (
+            (self._states[self._leak_src][:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
+        ).astype(float)
+        self._leak_penalty = np.einsum("kj,kj->k", leak_bits, pair_v[self._leak_atom])
+        self.truncation = TruncationInfo(
+            energy_cutoff=self.energy_cutoff,
+            kept_states=self.dim,
+            dropped_states=(1 << n) - self.dim if n < 63 else -1,
+            leaky_transitions=len(self._leak_src),
+        )
+        self._bits_cache: NDArray[np.float64] | None = None
+
+    def states(self) -> NDArray[np.int64]:
+        """The kept basis states, sorted, as integers."""
+        return self._states
+
+    def bits(self) -> NDArray[np.float64]:
+        """Occupation matrix, shape (dim, N): 1 where the atom is in the Rydberg state."""
+        if self._bits_cache is None:
+            n = self.n_atoms
+            self._bits_cache = (
+                (self._states[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
+            ).astype(np.float64)
+        return self._bits_cache
+
+    def detuning_diagonal(self, delta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Diagonal of Σ_i δ_i n_i."""
+        return self.bits() @ delta
+
+    def apply_drive(
+        self,
+        psi: NDArray[np.complex128],
+        coeffs: NDArray[np.complex128],
+        out: NDArray[np.complex128],
+    ) -> None:
+        """Add Σ_i (c_i σ⁺_i + c_i* σ⁻_i) ψ over the kept states to ``out``."""
+        key = coeffs.tobytes()
+        if getattr(self, "_coeff_key", None) != key:
+            vals = coeffs[self._entry_atom]
+            self._raise.data = vals[self._perm]
+            self._lower.data = np.conj(vals)[self._lower_perm]
+            self._coeff_key = key
+        out += self._raise @ psi
+        out += self._lower @ psi
+
+    def apply_jump(self, psi: NDArray[np.complex128], atom: int, kind: str) -> None:
+        """Apply σz (``"dephasing"``) or |g⟩⟨r| (``"relaxation"``) on ``atom`` in place."""
+        excited = self.bits()[:, atom] > 0
+        if kind == "dephasing":
+            psi[excited] *= -1.0
+            return
+        bit = 1 << (self.n_atoms - 1 - atom)
+        src = np.nonzero(excited)[0]
+        dst = np.searchsorted(self._states, self._states[src] ^ bit)
+        new = np.zeros_like(psi)
+        new[dst] = psi[src]
+        psi[:] = new
+
+    def occupations(self, probs: NDArray[np.float64]) -> NDArray[np.float64]:
+        """⟨n_i⟩ for each atom."""
+        return np.asarray(probs @ self.bits())
+
+    def ground_state(self) -> NDArray[np.complex128]:
+        """|gg…g⟩ (state 0 is always kept)."""
+        psi = np.zeros(self.dim, dtype=np.complex128)
+        psi[0] = 1.0
+        return psi
+
+    def leakage(
+        self,
+        psi: NDArray[np.complex128],
+        coeffs: NDArray[np.complex128],
+        delta: NDArray[np.float64],
+    ) -> tuple[float, float]:
+        """(rate, population) estimates of what the truncation misses at this instant.
+
+        ``rate`` = ‖P_dropped H ψ‖ counting each leaky flip separately (rad/µs): how fast
+        amplitude would flow out of the kept set. ``population`` = Σ |c_i ψ_a / ΔE|² over
+        leaky flips a → a + i with energy penalty ΔE = Σ_j V_ij n_j − δ_i: the population the
+        dropped states would carry in adiabatic elimination (second-order perturbation theory),
+        each term capped at |ψ_a|².
+        """
+        if len(self._leak_src) == 0:
+            return 0.0, 0.0
+        amp = np.abs(coeffs[self._leak_atom] * psi[self._leak_src]) ** 2
+        penalty = np.abs(self._leak_penalty - delta[self._leak_atom])
+        rate = float(np.sqrt(amp.sum()))
+        # a flip cannot move more than its source's population: cap each term there, which
+        # also keeps near-resonant (penalty ≈ 0) flips finite — they signal a bad cutoff
+        source = np.abs(psi[self._leak_src]) ** 2
+        pop = float(np.sum(np.minimum(amp / np.maximum(penalty, 1e-12) ** 2, source)))
+        return rate, pop
+
+
+Space = FullSpace | BlockadeSubspace
