@@ -14,6 +14,7 @@ phase is unobservable; there Δ holds the nearest lit value.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -114,15 +115,18 @@ def _decode_channel(
     if tau_samples > 0:
         a = 1.0 - math.exp(-1.0 / tau_samples)
         amp = signal.lfilter([a], [1.0, -(1.0 - a)], amp)
-    # per-sample phase step (rad); across a cut, the one just before it
-    step = np.zeros(n)
-    step[1:] = np.angle(base[1:] * np.conj(base[:-1]))
+    # per-sample phase step (rad), averaged over about one filter length as the angle of the
+    # summed products z_k z*_{k-1}: weighted by |z|², so phase steps made while the light is
+    # nearly off barely count, and the quantisation noise of the phase telescopes away
+    prod = np.zeros(n, dtype=np.complex128)
+    prod[1:] = base[1:] * np.conj(base[:-1])
     for c in stream.cuts:
-        step[c] = step[c - 1]
-    # average the steps over about one filter length: the phase noise of quantised codes
-    # telescopes, so the frequency noise drops by ~the window length
+        prod[c] = prod[c - 1]
     span = len(fir) | 1
-    step = ndimage.uniform_filter1d(step, span, mode="nearest")
+    smooth = ndimage.uniform_filter1d(prod.real, span, mode="nearest") + 1j * (
+        ndimage.uniform_filter1d(prod.imag, span, mode="nearest")
+    )
+    step = np.angle(smooth)
     # map atom times to stream positions
     real = (t_ns - t0_ns) * fs * 1e-9
     pos = np.searchsorted(stream.index, real, side="right") - 1
@@ -279,16 +283,16 @@ def _assemble(
         # Δ is observable where the RF is well above the DAC's resolution
         lsb = hardware_lsb[nm]
         lit = r > max(float(d.rabi_from_amplitude(np.array([32 * lsb]))[0]), 1e-9)
-        if np.any(lit):
-            idx = np.where(lit, np.arange(len(r)), -1)
-            idx = np.maximum.accumulate(idx)
-            first = int(np.flatnonzero(lit)[0])
-            idx[idx < 0] = first
-            lz = lz[idx]
-            # medians only over explicit runs: split at holds so a hold counts once
-            lz = ndimage.median_filter(lz, size=window, mode="nearest")
-        else:
-            lz = np.zeros_like(lz)
+        # where the light is off Δ is not observable: take Pulser's convention Δ = 0 there
+        # (the phase the dark time accumulated shows up in φ when the light returns)
+        lz = np.where(lit, lz, 0.0)
+        # median within each lit run: a phase step (a short frequency spike) is removed,
+        # steps and ramps of Δ are kept, also at the run's ends ("nearest" padding)
+        edges = np.flatnonzero(np.diff(lit.astype(np.int8))) + 1
+        bounds = np.concatenate([[0], edges, [len(lit)]])
+        for lo, hi in itertools.pairwise(bounds):
+            if lit[lo] and hi - lo > 2:
+                lz[lo:hi] = ndimage.median_filter(lz[lo:hi], size=window, mode="nearest")
         power = (r / d.rabi_per_sqrt_w) ** 2
         detuning = lz + d.light_shift_per_w * power
         integral = (np.cumsum(lz * weight) - lz * weight + 0.5 * lz) * 1e-3
@@ -328,7 +332,8 @@ def atom_rabi_factors(
 class RoundTripError:
     """Largest |decoded - requested| over the lit samples (Ω above a fraction of its peak).
 
-    Ω and Δ in rad/µs; φ in rad, wrapped to (-π, π].
+    Ω and Δ in rad/µs. ``phase_rad`` compares the phase the atoms see, φ + ∫Δ dt (rad,
+    wrapped to (-π, π]): φ and Δ alone are not separately observable where the light is off.
     """
 
     rabi_rad_per_us: float
@@ -339,10 +344,10 @@ class RoundTripError:
 def round_trip_error(
     request: CompactSequence, decoded: CompactSequence, *, lit_fraction: float = 0.05
 ) -> RoundTripError:
-    """Compare decoded and requested Ω, Δ, φ on every explicit sample and each hold.
+    """Compare decoded and requested Ω, Δ, φ on every explicit sample and each hold's ends.
 
-    Δ and φ are compared only where the requested Ω is at least ``lit_fraction`` of its peak
-    (elsewhere they are not observable).
+    Δ and the phase are compared only where the requested Ω is at least ``lit_fraction`` of
+    its peak (elsewhere they are not observable).
     """
     pts: list[NDArray[np.int64]] = []
     for seq in (request, decoded):
@@ -362,6 +367,8 @@ def round_trip_error(
         lit &= ra > 0
         if np.any(lit):
             worst[1] = max(worst[1], float(np.max(np.abs(dd[lit] - rd[lit]))))
-            dphi = np.angle(np.exp(1j * (dp[lit] - rp[lit])))
+            total_r = rp + request.detuning_integral(nm, t)
+            total_d = dp + decoded.detuning_integral(nm, t)
+            dphi = np.angle(np.exp(1j * (total_d[lit] - total_r[lit])))
             worst[2] = max(worst[2], float(np.max(np.abs(dphi))))
     return RoundTripError(*worst)
