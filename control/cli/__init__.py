@@ -16,7 +16,7 @@ from collections.abc import Sequence
 __all__ = ["CliError", "main"]
 
 # The order here is the order in ``atomstack --help``.
-_COMMAND_MODULES = ("control.cli.demo", "control.cli.emulate")
+_COMMAND_MODULES = ("control.cli.demo", "control.cli.emulate", "control.cli.simulate")
 
 
 class CliError(Exception):
