@@ -12,6 +12,7 @@ from sequencer.errors import (
     SerializationError,
     WaveformError,
 )
+from sequencer.pulser_json import dump_sequence, load_sequence
 from sequencer.register import Register, RegisterLayout
 from sequencer.sampled import AtomDrives, ChannelSamples, SampledSequence, TargetSlot
 
@@ -29,4 +30,6 @@ __all__ = [
     "SerializationError",
     "TargetSlot",
     "WaveformError",
+    "dump_sequence",
+    "load_sequence",
 ]
