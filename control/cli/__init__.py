@@ -16,7 +16,13 @@ from collections.abc import Sequence
 __all__ = ["CliError", "main"]
 
 # The order here is the order in ``atomstack --help``.
-_COMMAND_MODULES = ("control.cli.demo", "control.cli.emulate", "control.cli.simulate")
+_COMMAND_MODULES = (
+    "control.cli.demo",
+    "control.cli.sequence",
+    "control.cli.emulate",
+    "control.cli.simulate",
+    "control.cli.compile",
+)
 
 
 class CliError(Exception):
