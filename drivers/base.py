@@ -159,40 +159,72 @@ def parse_ieee_block(data: bytes) -> bytes:
     return bytes(payload)
 
 
-class _HeldInterrupt:
-    """Holds Ctrl-C off for the duration of an exchange (main thread only).
+_MAIN_THREAD_ID = threading.main_thread().ident
 
-    Installing a handler costs two ``signal.signal`` calls (about 1 µs each), so it is
-    skipped outside the main thread, where no SIGINT is ever delivered anyway.
+
+class _InterruptGate:
+    """Holds Ctrl-C off while the main thread is inside one of this instrument's exchanges.
+
+    Installed as the SIGINT handler when the instrument connects from the main thread,
+    wrapping whatever handler was there, and put back on close. Entering and leaving an
+    exchange only counts (no system call: a ``signal.signal`` pair per exchange costs
+    about 7 µs, a third of a loopback round trip). A SIGINT that arrives inside an
+    exchange is delivered to the wrapped handler (``KeyboardInterrupt`` by default) as
+    soon as the exchange ends, so no command is left half-sent and no reply unread.
+    Connected from another thread, the gate does nothing (no SIGINT reaches such threads).
     """
 
-    __slots__ = ("_old", "_received")
+    __slots__ = ("_depth", "_installed", "_pending", "_wrapped")
 
     def __init__(self) -> None:
-        self._old: Any = None
-        self._received: FrameType | bool | None = False
+        self._depth = 0
+        self._installed = False
+        self._pending: tuple[int, FrameType | None] | None = None
+        self._wrapped: Any = None
+
+    def install(self) -> None:
+        if self._installed or threading.get_ident() != _MAIN_THREAD_ID:
+            return
+        try:
+            previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main interpreter
+            return
+        self._wrapped = previous
+        self._installed = True
+
+    def uninstall(self) -> None:
+        if not self._installed or threading.get_ident() != _MAIN_THREAD_ID:
+            return
+        self._installed = False  # if someone wrapped us meanwhile, we just pass through
+        if signal.getsignal(signal.SIGINT) == self._handler:
+            signal.signal(signal.SIGINT, self._wrapped)
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
-        self._received = frame if frame is not None else True
+        if self._depth and self._installed:
+            self._pending = (signum, frame)
+            return
+        self._deliver(signum, frame)
+
+    def _deliver(self, signum: int, frame: FrameType | None) -> None:
+        wrapped = self._wrapped
+        if callable(wrapped):
+            wrapped(signum, frame)
+        elif wrapped != signal.SIG_IGN:
+            raise KeyboardInterrupt
 
     def __enter__(self) -> None:
-        self._received = False
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        else:
-            self._old = None
+        if threading.get_ident() == _MAIN_THREAD_ID:
+            self._depth += 1
 
     def __exit__(self, *exc: object) -> None:
-        if self._old is None:
+        if threading.get_ident() != _MAIN_THREAD_ID:
             return
-        old, self._old = self._old, None
-        signal.signal(signal.SIGINT, old)
-        if self._received is not False:
-            if callable(old):
-                frame = self._received if isinstance(self._received, FrameType) else None
-                old(signal.SIGINT, frame)
-            elif old == signal.SIG_DFL:
-                raise KeyboardInterrupt
+        self._depth -= 1
+        if not self._depth and self._pending is not None:
+            signum, frame = self._pending
+            self._pending = None
+            self._deliver(signum, frame)
 
 
 # ------------------------------------------------------------------------ validators
@@ -461,7 +493,7 @@ class Instrument(_ParameterHost, ABC):
         self.safe_state_on_exit = safe_state_on_exit
         self._lock = threading.RLock()
         self._log = logging.getLogger(f"{type(self).__module__}.{type(self).__name__}")
-        self._held = _HeldInterrupt()
+        self._held = _InterruptGate()
         self._transport: Transport = transport_for(
             resource, timeout_s, baud_rate=baud_rate or self.default_baud_rate
         )
@@ -500,12 +532,14 @@ class Instrument(_ParameterHost, ABC):
             except BaseException:
                 self._wanted_open = False
                 raise
+            self._held.install()
 
     def close(self) -> None:
         """Close the transport (idempotent)."""
         with self._lock:
             self._wanted_open = False
             self._transport.close()
+            self._held.uninstall()
 
     def __enter__(self) -> Instrument:
         self.connect()
@@ -623,7 +657,22 @@ class Instrument(_ParameterHost, ABC):
         attempts = 1 if (self._connecting or self._pinned or not idempotent) else 1 + self.retries
         with self._lock, self._held:
             for attempt in range(attempts):
-                transport = self._ready_transport()
+                transport = self._transport
+                ready = (
+                    not (attempt or self._pinned or self._connecting)
+                    and self._wanted_open
+                    and transport.is_open
+                )
+                if ready:  # the common case, inlined: drop stale input, keep the link
+                    try:
+                        stale = transport.discard_input()
+                    except InstrumentConnectionError:
+                        ready = False
+                    else:
+                        if stale:
+                            self._log.warning("%s: dropped stale input %r", self.name, stale[:200])
+                if not ready:
+                    transport = self._ready_transport()
                 try:
                     for part in parts:
                         transport.write(part)
@@ -632,11 +681,11 @@ class Instrument(_ParameterHost, ABC):
                     if not self._connecting:
                         transport.close()  # reconnect next time; a late reply dies with it
                     if attempt + 1 < attempts:
-                        self._log.warning("%s: %s failed (%s); retrying", self.name, what, exc)
+                        self._log.warning("%s: %r failed (%s); retrying", self.name, what, exc)
                         continue
                     if not idempotent and not isinstance(exc, InstrumentProtocolError):
                         raise type(exc)(
-                            f"{self.name}: {what} failed and was not repeated because it is "
+                            f"{self.name}: {what!r} failed and was not repeated because it is "
                             f"not idempotent (the instrument may or may not have acted on "
                             f"it): {exc}"
                         ) from exc
@@ -663,7 +712,7 @@ class Instrument(_ParameterHost, ABC):
         data = self._encode(command)
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug("%s write %r", self.name, data)
-        self._exchange((data,), None, idempotent=idempotent, what=f"write {command!r}")
+        self._exchange((data,), None, idempotent=idempotent, what=command)
 
     @overload
     def query(self, command: str, parser: None = None, *, idempotent: bool = True) -> str: ...
@@ -679,16 +728,20 @@ class Instrument(_ParameterHost, ABC):
         A parser's ``ValueError`` counts as a garbled reply: the exchange is repeated
         (``retries``) if ``idempotent``, else :class:`InstrumentProtocolError` is raised.
         """
-        data = self._encode(command)
-        debug = self._log.isEnabledFor(logging.DEBUG)
+        data = command.encode(self.encoding) + self.write_termination
+        if self._log.isEnabledFor(logging.DEBUG):
 
-        def read(transport: Transport) -> Any:
-            reply = self.read_reply(transport)
-            if debug:
+            def read(transport: Transport) -> Any:
+                reply = self.read_reply(transport)
                 self._log.debug("%s query %r -> %r", self.name, data, reply)
-            return self._parse_reply(reply, parser)
+                return self._parse_reply(reply, parser)
 
-        return self._exchange((data,), read, idempotent=idempotent, what=f"query {command!r}")
+        else:
+
+            def read(transport: Transport) -> Any:
+                return self._parse_reply(self.read_reply(transport), parser)
+
+        return self._exchange((data,), read, idempotent=idempotent, what=command)
 
     def _parse_reply(self, reply: str, parser: Callable[[str], Any] | None) -> Any:
         reply = self._check_reply(reply)
@@ -849,7 +902,7 @@ class SCPIInstrument(Instrument):
                 (head, view, self.write_termination),
                 None,
                 idempotent=False,
-                what=f"block write {prefix!r} ({view.nbytes} bytes)",
+                what=f"{prefix}<block of {view.nbytes} bytes>",
             )
             if check:
                 self.wait_until_complete()
@@ -886,6 +939,6 @@ class SCPIInstrument(Instrument):
                 self._log.debug("%s query %r -> block of %d bytes", self.name, data, len(payload))
             return payload
 
-        result = self._exchange((data,), read, idempotent=True, what=f"block query {command!r}")
+        result = self._exchange((data,), read, idempotent=True, what=command)
         assert result is not None
         return result

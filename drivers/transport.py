@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import select
 import socket
+import struct
 import time
 from abc import ABC, abstractmethod
 from typing import Any
@@ -182,8 +183,18 @@ def open_transport(resource: str, timeout_s: float, **serial_options: Any) -> Tr
     return transport
 
 
+def _timeval(seconds: float) -> bytes:
+    whole = int(seconds)
+    return struct.pack("ll", whole, int((seconds - whole) * 1e6))
+
+
 class SocketTransport(Transport):
-    """A raw TCP socket (``…::SOCKET`` resources) with TCP_NODELAY on."""
+    """A raw TCP socket (``…::SOCKET`` resources) with TCP_NODELAY on.
+
+    The socket stays in blocking mode with the timeout set in the kernel
+    (``SO_RCVTIMEO`` / ``SO_SNDTIMEO``): one system call per receive instead of Python's
+    poll-then-receive, which is most of what separates a driver query from a bare socket.
+    """
 
     def __init__(self, resource: str, timeout_s: float, *, host: str, port: int) -> None:
         super().__init__(resource, timeout_s)
@@ -191,6 +202,7 @@ class SocketTransport(Transport):
         self.port = port
         self._sock: socket.socket | None = None
         self._poller: select.poll | None = None
+        self._kernel_timeout_s = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -209,14 +221,23 @@ class SocketTransport(Transport):
         except OSError as exc:
             raise InstrumentConnectionError(f"cannot connect to {self.resource}: {exc}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(self._timeout_s)
+        sock.settimeout(None)
         self._sock = sock
+        self._set_kernel_timeout(self._timeout_s)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self._timeout_s))
         self._poller = select.poll()
         self._poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+
+    def _set_kernel_timeout(self, seconds: float) -> None:
+        assert self._sock is not None
+        seconds = max(seconds, 1e-3)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+        self._kernel_timeout_s = seconds
 
     def close(self) -> None:
         """Close the socket."""
         sock, self._sock = self._sock, None
+        self._poller = None
         self._buffer.clear()
         if sock is not None:
             try:
@@ -226,7 +247,8 @@ class SocketTransport(Transport):
 
     def _apply_timeout(self) -> None:
         if self._sock is not None:
-            self._sock.settimeout(self._timeout_s)
+            self._set_kernel_timeout(self._timeout_s)
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(self._timeout_s))
 
     def _require(self) -> socket.socket:
         if self._sock is None:
@@ -235,29 +257,45 @@ class SocketTransport(Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data``."""
-        sock = self._require()
+        sock = self._sock
+        if sock is None:
+            raise InstrumentConnectionError(f"{self.resource} is not open")
         try:
             sock.sendall(data)
-        except TimeoutError as exc:
+        except (BlockingIOError, TimeoutError) as exc:
             raise InstrumentTimeout(
                 f"sending to {self.resource} took longer than {self._timeout_s} s"
             ) from exc
         except OSError as exc:
             raise InstrumentConnectionError(f"sending to {self.resource} failed: {exc}") from exc
 
+    def read_until(self, terminator: bytes) -> bytes:
+        """Read up to and including ``terminator``; returns the bytes before it."""
+        if not self._buffer:
+            # Common case: the whole reply arrives in one segment.
+            data = self._receive(_CHUNK, time.monotonic() + self._timeout_s)
+            if data.endswith(terminator) and data.find(terminator) == len(data) - len(terminator):
+                return data[: -len(terminator)]
+            self._buffer += data
+        return super().read_until(terminator)
+
     def _receive(self, max_bytes: int, deadline: float) -> bytes:
-        sock = self._require()
+        sock = self._sock
+        if sock is None:
+            raise InstrumentConnectionError(f"{self.resource} is not open")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise InstrumentTimeout(
                 f"no complete reply from {self.resource} in {self._timeout_s} s"
             )
-        # Only touch the socket's timeout when the remaining time is clearly shorter.
-        if remaining < self._timeout_s * 0.999:
-            sock.settimeout(remaining)
+        # The kernel timeout restarts per receive; shorten it when the deadline is near.
+        if remaining < self._kernel_timeout_s * 0.99:
+            self._set_kernel_timeout(remaining)
+        elif self._kernel_timeout_s < self._timeout_s * 0.99 and remaining > self._kernel_timeout_s:
+            self._set_kernel_timeout(self._timeout_s)
         try:
             data = sock.recv(min(max_bytes, 4 * 1024 * 1024))
-        except TimeoutError as exc:
+        except (BlockingIOError, TimeoutError) as exc:
             raise InstrumentTimeout(
                 f"no complete reply from {self.resource} in {self._timeout_s} s"
             ) from exc
@@ -265,12 +303,16 @@ class SocketTransport(Transport):
             raise InstrumentConnectionError(
                 f"receiving from {self.resource} failed: {exc}"
             ) from exc
-        finally:
-            if remaining < self._timeout_s * 0.999:
-                sock.settimeout(self._timeout_s)
         if not data:
             raise InstrumentConnectionError(f"{self.resource} closed the connection")
         return data
+
+    def discard_input(self) -> bytes:
+        """Drop every byte received but not read yet (one ``poll`` when there is none)."""
+        poller = self._poller
+        if not self._buffer and poller is not None and not poller.poll(0):
+            return b""
+        return super().discard_input()
 
     def _pending(self) -> bytes:
         sock = self._require()

@@ -210,7 +210,7 @@ class CoherentOBIS(Instrument):
             (data,),
             lambda t: self._expect_ok(t, command),
             idempotent=idempotent,
-            what=f"write {command!r}",
+            what=command,
         )
 
     def query(self, command: str, parser: Any = None, *, idempotent: bool = True) -> Any:
@@ -223,7 +223,7 @@ class CoherentOBIS(Instrument):
             self._log_debug("query", data, value)
             return self._parse_reply(value, parser)
 
-        return self._exchange((data,), read, idempotent=idempotent, what=f"query {command!r}")
+        return self._exchange((data,), read, idempotent=idempotent, what=command)
 
     def _log_debug(self, kind: str, data: bytes, reply: str | None = None) -> None:
         if self._log.isEnabledFor(10):

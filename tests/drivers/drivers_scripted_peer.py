@@ -224,12 +224,13 @@ class PtyPeer(_Peer):
         self.path = os.ttyname(self._slave)
         self.resource = f"ASRL{self.path}::INSTR"
         self._slave_open = True
+        self._closing = threading.Event()
 
     def _accept(self) -> None:
         pass
 
     def _read(self, n_max: int) -> bytes | None:
-        ready, _, _ = select.select([self._master], [], [], 0.2)
+        ready, _, _ = select.select([self._master], [], [], 0.02)
         if not ready:
             return None
         try:
@@ -238,11 +239,22 @@ class PtyPeer(_Peer):
             return b""
 
     def _read_to_eof(self) -> bytes:
-        # Our own slave fd kept the pty alive until the driver had opened it.
+        # Our own slave fd keeps the pty alive until the test is done with the driver
+        # (close() is called after the driver's context has exited); bytes the driver
+        # sends meanwhile are collected and count as left over.
+        out = b""
+        while not self._closing.is_set():
+            chunk = self._read(65536)
+            if chunk:
+                out += chunk
         if self._slave_open:
             os.close(self._slave)
             self._slave_open = False
-        return super()._read_to_eof()
+        return out + super()._read_to_eof()
+
+    def close(self) -> None:
+        self._closing.set()
+        super().close()
 
     def _send(self, data: bytes) -> None:
         os.write(self._master, data)
