@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import tty
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,13 +30,14 @@ class Step:
     ``then``: ``"drop"`` closes the connection after the reply (TCP); ``"await_close"``
     sends nothing more and waits for the driver to close the connection (it timed out);
     the next step is then played on the driver's next connection. ``delay_s`` waits
-    before replying.
+    before replying; ``on_received`` runs once ``expect`` has arrived, before the reply.
     """
 
     expect: bytes
     reply: bytes = b""
     then: Literal["drop", "await_close"] | None = None
     delay_s: float = 0.0
+    on_received: Callable[[], None] | None = None
 
 
 def steps(*pairs: tuple[bytes, bytes] | Step) -> list[Step]:
@@ -100,6 +101,8 @@ class _Peer:
                     self._send(self.banner)
             if step.expect:
                 self._read_exact(len(step.expect), step.expect)
+            if step.on_received is not None:
+                step.on_received()
             if step.delay_s:
                 time.sleep(step.delay_s)
             if step.reply:
