@@ -304,3 +304,23 @@ def test_plain_pyvisa_talks_to_it(awg):
         rm.close()
     # sent big-endian, which is the instrument's power-on FORM:BORD NORM
     np.testing.assert_array_equal(awg.state.channels[0].waveforms["pv"], np.arange(-16, 16))
+
+
+def test_output_waveform_hook_gives_volts_and_sample_rate(awg, client):
+    client.write(b"FORM:BORD SWAP;VOLT 2;VOLT:OFFS 0.5;FUNC:ARB:SRAT 1E6")
+    client.write(b"DATA:ARB:DAC a," + block(np.array([32767, -32767] * 4, "<i2").tobytes()))
+    client.write(b"DATA:ARB:DAC b," + block(np.zeros(8, "<i2").tobytes()))
+    client.write(b"DATA:SEQ " + block(b'"s","a",1,once,maintain,4,"b",2,repeat,maintain,4'))
+    client.write(b"FUNC:ARB s;FUNC ARB")
+    assert client.query(b"SYST:ERR?") == b'+0,"No error"\n'
+    volts, rate = awg.output_waveform_v(1)
+    assert rate == 1e6 and volts.size == 8 + 16
+    np.testing.assert_allclose(volts[:2], [1.5, -0.5])
+    np.testing.assert_allclose(volts[8:], 0.5)
+
+
+def test_error_queue_overflow_ends_in_minus_350(client):
+    for _ in range(25):
+        client.write(b"BOGUS")
+    codes = [client.query(b"SYST:ERR?").split(b",")[0] for _ in range(21)]
+    assert codes[:19] == [b"-113"] * 19 and codes[19] == b"-350" and codes[20] == b"+0"

@@ -324,3 +324,18 @@ def test_orca_corrupt_frame_header_and_drop_now(orca, cam):
     while frames.file.read(65536):
         pass
     frames.close()
+
+
+def test_orca_start_mode_free_runs_after_the_first_trigger(orca, cam):
+    say(cam, b"AET 0.001")
+    say(cam, b"AMD S")
+    frames = Frames(orca.frame_address)
+    deadline = time.monotonic() + 5
+    while orca.frame_clients == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert orca.state.frames_produced == 0  # nothing before the trigger
+    orca.trigger()
+    indices = [frames.next()[0][2] for _ in range(3)]
+    assert indices == sorted(indices) and len(set(indices)) == 3
+    frames.close()

@@ -282,3 +282,20 @@ def test_slm_corrupt_block_damages_the_length_field(slm, sc):
     sc.write(b"SLM:MASK?")
     assert sc.file.read(2) == b"#3"
     assert sc.file.read(3) == b"XXX"
+
+
+def test_dlcpro_monitoring_line_pushes_subscribed_values(dlc, cl):
+    monitor = Client(int(dlc.monitoring_resource.split("::")[2]))
+    monitor.sock.sendall(b"(add 'laser1:dl:cc:current-set)\r\n")
+    first = monitor.file.readline()
+    assert first.endswith(b" 'laser1:dl:cc:current-set 0.0)\r\n") and first.startswith(b"(20")
+    ask(cl, b"(param-set! 'laser1:dl:cc:current-set 42.0)")
+    assert monitor.file.readline().endswith(b" 'laser1:dl:cc:current-set 42.0)\r\n")
+    monitor.sock.sendall(b"(add 'laser1:bogus)\r\n")
+    assert monitor.file.readline().startswith(b"(Error: -2 (")
+    monitor.sock.sendall(b"(remove 'laser1:dl:cc:current-set)\r\n")
+    ask(cl, b"(param-set! 'laser1:dl:cc:current-set 43.0)")
+    monitor.sock.sendall(b"(add 'ul)\r\n")
+    assert monitor.file.readline().endswith(b" 'ul 1)\r\n")  # nothing about current-set
+    assert "monitoring" in dlc.endpoints
+    monitor.close()

@@ -675,6 +675,8 @@ class Emulator(ABC):
     binary_blocks: ClassVar[bool] = False
     #: Largest incoming message (bytes); longer input is discarded.
     max_message_bytes: ClassVar[int] = 1 << 30
+    #: Most records kept in :attr:`log` (the older half is forgotten beyond it).
+    log_capacity: int = 100_000
     #: How long a reply may wait for a client that does not read before the link drops (s).
     send_timeout_s: float = 10.0
 
@@ -877,6 +879,8 @@ class Emulator(ABC):
         record = CommandRecord(time.time(), session.link.ident, self.describe(message))
         with self._log_lock:
             self.log.append(record)
+            if len(self.log) > self.log_capacity:
+                del self.log[: len(self.log) // 2]  # bounded memory on long runs
         drop = self.faults.take_drop()
         if drop == "before":
             record.outcome = "dropped"

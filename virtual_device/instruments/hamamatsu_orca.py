@@ -30,8 +30,9 @@ connection per client, frames produced while nobody is connected are lost, as wi
 that is not capturing). Each frame is a 32-byte little-endian header
 ``struct.pack("<4sIQIIII", b"ASFR", 1, frame_index, height, width, dtype_code,
 payload_nbytes)`` (dtype_code 1 = uint16) and the row-major payload. In free run (``AMD N``)
-frames come at ``?RAT`` while a client is connected; in the other modes each
-:meth:`HamamatsuOrcaEmulator.trigger` makes one frame.
+frames come at ``?RAT`` while a client is connected; in start mode (``AMD S``) the first
+:meth:`HamamatsuOrcaEmulator.trigger` starts that free run; in the external modes (``AMD E``,
+``AMD L``) each trigger makes one frame, one exposure after the trigger delay.
 
 Pixels come from a :data:`FrameProducer` (the virtual lab renders atoms through it); the
 default, :class:`PoissonBackground`, is Poisson photo-electrons on a uniform background plus
@@ -471,13 +472,25 @@ class HamamatsuOrcaEmulator(Emulator):
 
     def _acquire(self) -> None:
         next_at = time.monotonic()
+        started = False  # AMD S: the first trigger starts free run
+        last_mode = self.state.trigger_mode
         while not self._stop_event.is_set():
             mode = self.state.trigger_mode
-            if mode == "N":
+            if mode != last_mode:
+                started, last_mode = False, mode
+            if mode == "S" and not started:
+                try:
+                    self._triggers.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                started = True
+                next_at = time.monotonic() + self.state.trigger_delay_s
+                continue
+            if mode in ("N", "S"):
                 if not self.frame_clients:
                     self._wake.wait(0.05)
                     self._wake.clear()
-                    next_at = time.monotonic()
+                    next_at = max(next_at, time.monotonic())
                     continue
                 wait = next_at - time.monotonic()
                 if wait > 0:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from virtual_device.errors import EmulatorError
 from virtual_device.instruments._framework import Session
 from virtual_device.instruments._scpi import (
     ScpiEmulator,
@@ -171,6 +172,36 @@ class Keysight33600AEmulator(ScpiEmulator):
             self.state.channels[index] = fresh
         self.state.byte_order = "NORM"
         self.notify("*", None, None)
+
+    # -- physics hook -------------------------------------------------------------------------
+
+    def output_waveform_v(self, channel: int = 1) -> tuple[np.ndarray, float]:
+        """What channel ``channel`` plays, in volts at its load, and the sample rate in Sa/s.
+
+        For an arb: its DAC codes scaled by amplitude and offset; for a sequence: its steps
+        in order, each ``repeat`` times for ``repeat`` steps and once otherwise (a step that
+        waits for a trigger is played once). The output relay is not considered (see
+        ``state.channels[n].output``). Raises :class:`EmulatorError` if the channel does not
+        play an arb from volatile memory.
+        """
+        with self.lock:
+            if not 1 <= channel <= self.limits.channels:
+                raise EmulatorError(f"channel {channel}: allowed 1…{self.limits.channels}")
+            ch = self.state.channels[channel - 1]
+            if ch.function != "ARB":
+                raise EmulatorError(f"channel {channel} plays {ch.function}, not an arb")
+            if ch.arb in ch.waveforms:
+                codes = ch.waveforms[ch.arb]
+            elif ch.arb in ch.sequences:
+                parts = [
+                    np.tile(ch.waveforms[step.arb], step.repeat if step.play == "repeat" else 1)
+                    for step in ch.sequences[ch.arb]
+                ]
+                codes = np.concatenate(parts)
+            else:
+                raise EmulatorError(f"channel {channel} plays {ch.arb!r}, not in volatile memory")
+            volts = codes.astype(np.float64) * (ch.amplitude_vpp / 2.0 / 32767.0) + ch.offset_v
+            return volts, ch.sample_rate_hz
 
     # -- helpers ------------------------------------------------------------------------------
 

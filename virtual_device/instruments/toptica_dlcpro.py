@@ -14,8 +14,14 @@ Errors are replies starting ``Error:`` (the SDK's ``decode_value`` raises ``Deco
 them). The real firmware's error numbers are not in the sources; this emulator uses
 ``Error: -1 syntax error``, ``-2 unknown parameter``, ``-3 parameter is read-only``,
 ``-4 wrong type``, ``-5 value out of range`` and ``-6 unknown command``, followed by the
-details. Only the command line (TCP, no echo) is emulated; the monitoring line (port 1999)
-and the serial variant (echo, ``\r\n> ``) are not.
+details. The command line (TCP, no echo) and the monitoring line are emulated; the serial
+variant (echo, ``\r\n> ``) is not.
+
+Monitoring line (port 1999 in a lab; :attr:`TopticaDLCProEmulator.monitoring_resource`
+here): no banner; a client sends ``(add 'name)\r\n`` or ``(remove 'name)\r\n`` and the
+device pushes ``(<ISO timestamp> 'name value)\r\n`` at once and on every change, or
+``(Error: -2 (<timestamp> 'name) unknown parameter)\r\n`` (the formats the SDK's
+``parse_monitoring_line`` reads).
 
 Physics hooks: :attr:`interlock_closed` and :attr:`key_switch_on` gate emission
 (``laser1:emission``); the actual current, voltage and temperature follow the set values.
@@ -24,10 +30,20 @@ Physics hooks: :attr:`interlock_closed` and :attr:`key_switch_on` gate emission
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from virtual_device.instruments._framework import Emulator, Session, ascii_text
+from virtual_device.errors import EmulatorError
+from virtual_device.instruments._framework import (
+    Emulator,
+    Link,
+    Session,
+    StateChange,
+    _TcpServer,
+    ascii_text,
+)
 
 __all__ = ["DecofParameter", "TopticaDLCProEmulator", "TopticaDLCProState"]
 
@@ -177,6 +193,25 @@ class _DecofSession(Session):
         self.link.send(emulator.banner().encode() + emulator.reply_terminator)
 
 
+class _MonitoringSession(Session):
+    """The monitoring line: ``(add 'name)`` / ``(remove 'name)``; values are pushed."""
+
+    def __init__(self, emulator: TopticaDLCProEmulator, link: Link) -> None:
+        super().__init__(emulator, link)
+        self.dlc = emulator
+        self.names: set[str] = set()
+
+    def feed(self, data: bytes) -> None:
+        for message in self.splitter.feed(data):
+            text = message.decode("latin-1").strip()
+            with self.dlc.lock:
+                self.dlc.monitor_command(self, text)
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class TopticaDLCProEmulator(Emulator):
     r"""A Toptica DLC pro command line on TCP (``TCPIP::127.0.0.1::<port>::SOCKET``).
 
@@ -188,17 +223,102 @@ class TopticaDLCProEmulator(Emulator):
     terminators = b"\r\n"
     reply_terminator = b"\n> "
 
-    def __init__(self, *, serial_number: str = "DLCpro_000123", **kwargs: Any) -> None:
+    def __init__(
+        self, *, serial_number: str = "DLCpro_000123", monitoring_port: int = 0, **kwargs: Any
+    ) -> None:
         self.serial_number = serial_number
         self.state = TopticaDLCProState()
+        self._monitoring_port_requested = monitoring_port
+        self._monitoring: _TcpServer | None = None
+        self._monitors: list[_MonitoringSession] = []
+        self._monitors_lock = threading.Lock()
         #: Physics/safety hooks: emission needs both.
         self.interlock_closed = True
         self.key_switch_on = True
         super().__init__(**kwargs)
+        self.on_change(self._push)
+        self.faults._drop_now_callbacks.append(self._drop_monitors)
+
+    def _drop_monitors(self) -> None:
+        if self._monitoring is not None:
+            self._monitoring.drop_all()
+
+    def power_cycle(self) -> None:
+        """Power off and on: the monitoring line drops too."""
+        self._drop_monitors()
+        super().power_cycle()
 
     def reset_state(self) -> None:
         """Power-on parameters (emission off, current 0 mA)."""
         self.state = TopticaDLCProState(_default_parameters(self.serial_number))
+
+    # -- monitoring line (port 1999 in a lab) ---------------------------------------------------
+
+    def started(self) -> None:
+        """Open the monitoring line on its own TCP port."""
+        server = _TcpServer(self, self.host, self._monitoring_port_requested, self._new_monitor)
+        server.start(f"{self.name}-monitoring")
+        self._monitoring = server
+
+    def stopped(self) -> None:
+        """Close the monitoring line."""
+        server, self._monitoring = self._monitoring, None
+        if server is not None:
+            server.stop()
+
+    @property
+    def monitoring_resource(self) -> str:
+        """The monitoring line's resource string (``TCPIP::127.0.0.1::<port>::SOCKET``)."""
+        if self._monitoring is None:
+            raise EmulatorError(f"{self.name}: not started; call start() first")
+        return f"TCPIP::{self.host}::{self._monitoring.port}::SOCKET"
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """The command line and the monitoring line."""
+        return {**super().endpoints, "monitoring": self.monitoring_resource}
+
+    def _new_monitor(self, link: Link) -> Session:
+        session = _MonitoringSession(self, link)
+        with self._monitors_lock:
+            self._monitors = [m for m in self._monitors if m.link.alive]
+            self._monitors.append(session)
+        return session
+
+    def monitor_command(self, session: _MonitoringSession, text: str) -> None:
+        """Handle ``(add 'name)`` / ``(remove 'name)`` from a monitoring client."""
+        try:
+            form = _parse(text)
+            if not isinstance(form, list) or len(form) != 2 or not isinstance(form[0], tuple):
+                raise _DecofError(-1, "syntax error: expected (add 'name) or (remove 'name)")
+            head = form[0][1]
+            name = _name(form[1], f"{head}'s argument")
+        except _DecofError as error:
+            session.link.send(f"({error} ({_timestamp()} '?) )\r\n".encode())
+            return
+        if name not in self.state.parameters:
+            line = f"(Error: -2 ({_timestamp()} '{name}) unknown parameter)\r\n"
+            session.link.send(ascii_text(line).encode())
+            return
+        if head == "add":
+            session.names.add(name)
+            self._send_value(session, name, self.state.parameters[name].value)
+        elif head == "remove":
+            session.names.discard(name)
+
+    def _send_value(self, session: _MonitoringSession, name: str, value: Any) -> None:
+        line = f"({_timestamp()} '{name} {_encode(value)})\r\n"
+        session.link.send(ascii_text(line).encode())
+
+    def _push(self, change: StateChange) -> None:
+        with self._monitors_lock:
+            monitors = [m for m in self._monitors if m.link.alive]
+        for session in monitors:
+            if change.path == "*":
+                for name in sorted(session.names):
+                    self._send_value(session, name, self.state.parameters[name].value)
+            elif change.path in session.names:
+                self._send_value(session, change.path, change.new)
 
     def banner(self) -> str:
         """The greeting sent on connect (ends with the prompt once sent)."""
