@@ -137,7 +137,8 @@ def _check_limits(compact: CompactSequence, drives: dict[str, ChannelDrive]) -> 
     for nm, drive in drives.items():
         for block in compact.blocks:
             a, d, _ = block.values[nm]
-            drive.amplitude_v(a)
+            # the response is monotonic: checking the extremes checks every sample
+            drive.amplitude_v(np.array([np.max(a), np.min(a)]))
             drive.rf_offset_hz(a, d)
 
 
@@ -234,9 +235,14 @@ def _compile_awg(
                 phi = np.full(reg.length, ph0[0])
             else:
                 t_ns = np.floor((j - st.offset) / rate + 1e-9).astype(np.int64)
-                rabi, det, phi = compact.values_at(d.channel, t_ns)
-                amp = d.amplitude_v(rabi)
-                offsets_hz = d.rf_offset_hz(rabi, det)
+                # convert on the 1 ns grid, then gather (zero-order hold) onto AWG samples
+                k0 = int(t_ns[0])
+                kk = np.arange(k0, int(t_ns[-1]) + 1, dtype=np.int64)
+                rabi_ns, det_ns, phi_ns = compact.values_at(d.channel, kk)
+                gather = t_ns - k0
+                amp = d.amplitude_v(rabi_ns)[gather]
+                offsets_hz = d.rf_offset_hz(rabi_ns, det_ns)[gather]
+                phi = phi_ns[gather]
                 if alpha[id(st)] < 1.0:
                     t_prev = np.floor((reg.start - 1 - st.offset) / rate + 1e-9)
                     r_prev, _, _ = compact.values_at(d.channel, np.array([int(t_prev)]))
@@ -252,7 +258,8 @@ def _compile_awg(
                     amp = np.maximum(amp, 0.0)  # undershoot below 0 V is not representable
             steps_phase = TWO_PI * offsets_hz / fs
             baseband = st.phase_acc + np.cumsum(steps_phase) - steps_phase
-            carrier = TWO_PI * np.mod((j - st.offset) * (d.aom.rf_center_hz / fs), 1.0)
+            turns = (j - st.offset) * (d.aom.rf_center_hz / fs)
+            carrier = TWO_PI * (turns - np.floor(turns))
             rf_phase = carrier + baseband + phi / d.aom.optical_factor
             codes, q = rf_codes(amp, rf_phase, awg.lsb_v, awg.max_code)
             seg[d.aom.awg_channel] = codes

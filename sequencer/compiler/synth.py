@@ -137,7 +137,10 @@ def rf_codes(
 
     Raises :class:`HardwareLimitError` if any code would leave ``±max_code``.
     """
-    ideal = amplitude_v * np.cos(phase_rad) / lsb_v
+    # cos in float32 after wrapping: 1e-7 rad is far below one 16-bit LSB (3e-5)
+    turns = phase_rad * (1.0 / TWO_PI)
+    wrapped = (TWO_PI * (turns - np.floor(turns))).astype(np.float32)  # np.mod is ~8x slower
+    ideal = (amplitude_v / lsb_v) * np.cos(wrapped)
     codes = np.rint(ideal)
     if codes.size and float(np.max(np.abs(codes))) > max_code:
         raise HardwareLimitError(

@@ -1,0 +1,73 @@
+"""Synthesis throughput (AWG samples per second per channel) against the memory-copy bound.
+
+A long sequence with no constant stretch (every sample synthesised) is compiled; the peers,
+measured in the same run, are memory copies: (a) of the int16 output stream alone and (b) of
+the minimum traffic of synthesis (read Ω, Δ, φ as float64 per 1 ns input sample, write int16
+per output sample). Run as ``.venv/bin/python benchmarks/compiler_synthesis.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from compiler_common import CAL, hardware
+
+from sequencer import ChannelSamples, Register, SampledSequence, TargetSlot
+from sequencer.compiler import CompactSequence, compile_sequence
+
+
+def best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def chirped(n_ns: int) -> SampledSequence:
+    reg = Register.square(2, 6.0)
+    t = np.arange(n_ns)
+    amp = 6.0 + 4.0 * np.sin(2 * np.pi * t / 3777.0)  # never constant
+    det = 20.0 * np.sin(2 * np.pi * t / 5003.0)
+    ph = 0.5 * np.sin(2 * np.pi * t / 7001.0)
+    slot = (TargetSlot(0, n_ns, frozenset(reg.ids)),)
+    ch = ChannelSamples("rydberg_global", "ground-rydberg", "Global", amp, det, ph, slot)
+    return SampledSequence(reg, {"rydberg_global": ch})
+
+
+def main() -> None:
+    n_ns = 2_000_000  # 2 ms of continuously changing drive
+    seq = chirped(n_ns)
+    compact = CompactSequence.from_sampled(seq)  # warm up (page faults of the copies)
+    t_scan = best_of(lambda: CompactSequence.from_sampled(seq))
+    print(f"hold scan of the SampledSequence: {n_ns / t_scan / 1e6:.0f} M input samples/s")
+    print(
+        "| rate | samples | synthesis (Msamples/s/ch) | copy int16 out (Msamples/s) | ratio |"
+        " copy in+out traffic (Msamples/s) | ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for rate in (625e6, 1.25e9):
+        hw = hardware(rate)
+        n_out = int(n_ns * rate / 1e9)
+        compile_sequence(compact, hw, CAL)  # warm up
+        t_syn = best_of(lambda hw=hw: compile_sequence(compact, hw, CAL))
+        src16 = np.ones(n_out, dtype=np.int16)
+        dst16 = np.empty_like(src16)
+        t_copy16 = best_of(lambda: np.copyto(dst16, src16), repeat=5)
+        in_bytes = n_ns * 3 * 8 + n_out * 2
+        src = np.ones(in_bytes // 8, dtype=np.float64)
+        dst = np.empty_like(src)
+        t_copy_all = best_of(lambda: np.copyto(dst, src), repeat=5)
+        syn = n_out / t_syn
+        c16 = n_out / t_copy16
+        call = n_out / t_copy_all
+        print(
+            f"| {rate / 1e6:g} MS/s | {n_out} | {syn / 1e6:.1f} | {c16 / 1e6:.0f} | "
+            f"{syn / c16:.3f} | {call / 1e6:.0f} | {syn / call:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
