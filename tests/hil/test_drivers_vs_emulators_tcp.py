@@ -351,3 +351,39 @@ def test_slm_faults_on_write(slm, slm_emu):
         slm.write_mask(np.ones((64, 96), np.uint16))
     assert slm_emu.state.masks_written <= 1
     np.testing.assert_array_equal(slm.read_mask(), slm_emu.state.mask)
+
+
+def _program(first_value: int):
+    from drivers.awg.sequence import Segment, SequenceProgram, SequenceStep
+
+    segments = (
+        Segment("seg_a", np.full(64, first_value, np.int16)),
+        Segment("seg_b", np.arange(64, dtype=np.int16)),
+    )
+    steps = (SequenceStep("seg_a", loops=3), SequenceStep("seg_b", advance="trigger"))
+    return SequenceProgram(segments, steps, name="shot")
+
+
+def test_awg_sequence_program_maps_onto_the_instrument(awg, awg_emu):
+    awg.ch1.load_program(_program(5))
+    ch = awg_emu.state.channels[0]
+    assert (ch.function, ch.arb) == ("ARB", "shot")
+    assert [(s.arb, s.repeat, s.play) for s in ch.sequences["shot"]] == [
+        ("seg_a", 3, "repeat"),
+        ("seg_b", 1, "repeatTilTrig"),
+    ]
+    volts, _ = awg_emu.output_waveform_v(1)
+    assert volts.size == 3 * 64 + 64
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=InstrumentCommandError,
+    reason="drivers: Keysight33600AChannel.upload_segment re-sends DATA:ARB:DAC under a name "
+    "already in volatile memory; the 33600A refuses that (-221) until DATA:VOL:CLE, so "
+    "load_program(changed=...) cannot replace a segment (INSTRUMENTS.md A5)",
+)
+def test_awg_reprogramming_a_changed_segment_replaces_it(awg, awg_emu):
+    awg.ch1.load_program(_program(5))
+    awg.ch1.load_program(_program(9), changed=["seg_a"])
+    np.testing.assert_array_equal(awg_emu.state.channels[0].waveforms["seg_a"], 9)
