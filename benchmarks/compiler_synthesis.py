@@ -55,11 +55,11 @@ def main() -> None:
         t_syn = best_of(lambda hw=hw: compile_sequence(compact, hw, CAL))
         src16 = np.ones(n_out, dtype=np.int16)
         dst16 = np.empty_like(src16)
-        t_copy16 = best_of(lambda: np.copyto(dst16, src16), repeat=5)
+        t_copy16 = best_of(lambda d=dst16, s=src16: np.copyto(d, s), repeat=5)
         in_bytes = n_ns * 3 * 8 + n_out * 2
         src = np.ones(in_bytes // 8, dtype=np.float64)
         dst = np.empty_like(src)
-        t_copy_all = best_of(lambda: np.copyto(dst, src), repeat=5)
+        t_copy_all = best_of(lambda d=dst, s=src: np.copyto(d, s), repeat=5)
         syn = n_out / t_syn
         c16 = n_out / t_copy16
         call = n_out / t_copy_all
