@@ -218,56 +218,17 @@ def _compile_awg(
     steps: list[Step] = []
     for reg in regions:
         held: Block | None = compact.blocks[reg.hold_block] if reg.hold_block >= 0 else None
-        j = np.arange(reg.start, reg.start + reg.length, dtype=np.int64)
         seg = np.zeros((awg.channels, reg.length), dtype=np.int32)
-        for st in states:
-            d = st.drive
-            if held is not None:
-                a0, det0, ph0 = held.values[d.channel]
-                amp = d.amplitude_v(a0)[0] * np.ones(reg.length)
-                off = float(d.rf_offset_hz(a0, det0)[0])
-                if a0[0] > 0:
-                    f_true = d.aom.rf_center_hz + off
-                    _, f_q = choose_loop_length(np.array([f_true]), fs, 1, reg.length, reg.length)
-                    st.hold_freq_err = max(st.hold_freq_err, abs(float(f_q[0]) - f_true))
-                    off = float(f_q[0]) - d.aom.rf_center_hz
-                offsets_hz = np.full(reg.length, off)
-                phi = np.full(reg.length, ph0[0])
-            else:
-                t_ns = np.floor((j - st.offset) / rate + 1e-9).astype(np.int64)
-                # convert on the 1 ns grid, then gather (zero-order hold) onto AWG samples
-                k0 = int(t_ns[0])
-                kk = np.arange(k0, int(t_ns[-1]) + 1, dtype=np.int64)
-                rabi_ns, det_ns, phi_ns = compact.values_at(d.channel, kk)
-                gather = t_ns - k0
-                amp = d.amplitude_v(rabi_ns)[gather]
-                offsets_hz = d.rf_offset_hz(rabi_ns, det_ns)[gather]
-                phi = phi_ns[gather]
-                if alpha[id(st)] < 1.0:
-                    t_prev = np.floor((reg.start - 1 - st.offset) / rate + 1e-9)
-                    r_prev, _, _ = compact.values_at(d.channel, np.array([int(t_prev)]))
-                    prev_amp = float(d.amplitude_v(r_prev)[0]) if reg.start > 0 else 0.0
-                    amp = pre_emphasize(amp, prev_amp, alpha[id(st)])
-                    if float(np.max(amp)) > d.aom.rf_amplitude_max_v:
-                        raise HardwareLimitError(
-                            f"channel {d.channel!r}: pre-emphasis needs RF amplitude "
-                            f"{float(np.max(amp)):.6g} V, above the limit of AOM {d.aom.name!r} "
-                            f"(0..{d.aom.rf_amplitude_max_v} V); slow the pulse edges or turn "
-                            "pre-emphasis off"
-                        )
-                    amp = np.maximum(amp, 0.0)  # undershoot below 0 V is not representable
-            steps_phase = TWO_PI * offsets_hz / fs
-            baseband = st.phase_acc + np.cumsum(steps_phase) - steps_phase
-            turns = (j - st.offset) * (d.aom.rf_center_hz / fs)
-            carrier = TWO_PI * (turns - np.floor(turns))
-            rf_phase = carrier + baseband + phi / d.aom.optical_factor
-            codes, q = rf_codes(amp, rf_phase, awg.lsb_v, awg.max_code)
-            seg[d.aom.awg_channel] = codes
-            st.max_quant = max(st.max_quant, q)
-            st.peak_amp = max(st.peak_amp, float(np.max(amp)))
-            st.max_code = max(st.max_code, int(np.max(np.abs(codes))))
-            advance = float(np.sum(steps_phase)) * reg.loops
-            st.phase_acc = float(np.mod(st.phase_acc + advance, TWO_PI))
+        # explicit stretches go in chunks that stay in cache; the phase carries across
+        step = reg.length if held is not None else _CHUNK_SAMPLES
+        for c0 in range(0, reg.length, step):
+            c1 = min(c0 + step, reg.length)
+            j = np.arange(reg.start + c0, reg.start + c1, dtype=np.int64)
+            loops = reg.loops if held is not None else 1
+            for st in states:
+                seg[st.drive.aom.awg_channel, c0:c1] = _synth_channel(
+                    st, j, held, loops, compact, awg, alpha[id(st)]
+                )
         key = hashlib.sha1(seg.tobytes()).digest()
         if key not in seen:
             seen[key] = len(segments)
@@ -288,6 +249,78 @@ def _compile_awg(
     )
     prog = AWGProgram(awg.name, fs, -max_lat, channel_aoms, tuple(segments), tuple(steps))
     return prog, states
+
+
+_CHUNK_SAMPLES = 1 << 15  # explicit synthesis works in chunks of this many AWG samples
+
+
+def _synth_channel(
+    st: _ChannelState,
+    j: NDArray[np.int64],
+    held: Block | None,
+    loops: int,
+    compact: CompactSequence,
+    awg: AWGConfig,
+    alpha: float,
+) -> NDArray[np.int32]:
+    """DAC codes of one channel for AWG samples ``j`` (played ``loops`` times).
+
+    Updates the channel's phase accumulator and error bookkeeping.
+    """
+    d = st.drive
+    fs = awg.sample_rate_hz
+    rate = fs / 1e9
+    n = len(j)
+    if held is not None:
+        a0, det0, ph0 = held.values[d.channel]
+        amp = d.amplitude_v(a0)[0] * np.ones(n)
+        off = float(d.rf_offset_hz(a0, det0)[0])
+        if a0[0] > 0:
+            f_true = d.aom.rf_center_hz + off
+            _, f_q = choose_loop_length(np.array([f_true]), fs, 1, n, n)
+            st.hold_freq_err = max(st.hold_freq_err, abs(float(f_q[0]) - f_true))
+            off = float(f_q[0]) - d.aom.rf_center_hz
+        offsets_hz = np.full(n, off)
+        phi = np.full(n, ph0[0])
+    else:
+        t_ns = np.floor((j - st.offset) / rate + 1e-9).astype(np.int64)
+        # convert on the 1 ns grid, then gather (zero-order hold) onto AWG samples
+        k0 = int(t_ns[0])
+        kk = np.arange(k0, int(t_ns[-1]) + 1, dtype=np.int64)
+        rabi_ns, det_ns, phi_ns = compact.values_at(d.channel, kk)
+        gather = t_ns - k0
+        amp = d.amplitude_v(rabi_ns)[gather]
+        offsets_hz = d.rf_offset_hz(rabi_ns, det_ns)[gather]
+        phi = phi_ns[gather]
+        if alpha < 1.0:
+            t_prev = np.floor((j[0] - 1 - st.offset) / rate + 1e-9)
+            r_prev, _, _ = compact.values_at(d.channel, np.array([int(t_prev)]))
+            prev_amp = float(d.amplitude_v(r_prev)[0]) if j[0] > 0 else 0.0
+            amp = pre_emphasize(amp, prev_amp, alpha)
+            if float(np.max(amp)) > d.aom.rf_amplitude_max_v:
+                raise HardwareLimitError(
+                    f"channel {d.channel!r}: pre-emphasis needs RF amplitude "
+                    f"{float(np.max(amp)):.6g} V, above the limit of AOM {d.aom.name!r} "
+                    f"(0..{d.aom.rf_amplitude_max_v} V); slow the pulse edges or turn "
+                    "pre-emphasis off"
+                )
+            amp = np.maximum(amp, 0.0)  # undershoot below 0 V is not representable
+    steps_phase = offsets_hz * (TWO_PI / fs)
+    baseband = np.cumsum(steps_phase)
+    total = float(baseband[-1])
+    baseband -= steps_phase
+    baseband += st.phase_acc
+    turns = (j - st.offset) * (d.aom.rf_center_hz / fs)
+    turns -= np.floor(turns)
+    rf_phase = np.asarray(turns * TWO_PI, dtype=np.float64)
+    rf_phase += baseband
+    rf_phase += phi * (1.0 / d.aom.optical_factor)
+    codes, q = rf_codes(amp, rf_phase, awg.lsb_v, awg.max_code)
+    st.max_quant = max(st.max_quant, q)
+    st.peak_amp = max(st.peak_amp, float(np.max(amp)))
+    st.max_code = max(st.max_code, int(np.max(np.abs(codes))))
+    st.phase_acc = math.fmod(st.phase_acc + total * loops, TWO_PI)
+    return codes
 
 
 def _channel_budget(

@@ -117,11 +117,15 @@ def test_held_tone_makes_whole_cycles_in_its_loop_segment() -> None:
 
 
 def test_phase_is_continuous_across_frequency_changes() -> None:
-    n = 4000
+    n = 40_000  # 50 000 AWG samples: spans several synthesis chunks
     amp = np.full(n, 6.0)
     amp[:200] = np.linspace(0, 6, 200)
     amp[-200:] = np.linspace(6, 0, 200)
-    det = np.where(np.arange(n) < 2000, -15.0, 12.0)  # a step in Δ, φ constant
+    amp[1000:1500] += np.linspace(0, 1, 500)  # not constant: no looped hold
+    amp[1500:] += 1.0
+    amp[-200:] = np.linspace(7, 0, 200)
+    # steps in Δ, φ constant; one step inside the second chunk
+    det = np.where(np.arange(n) < 2000, -15.0, np.where(np.arange(n) < 30_000, 12.0, -3.0))
     prog = compile_sequence(_seq(rydberg_global=(amp, det, np.zeros(n))), HW, CAL)
     codes = prog.awgs["awg_rydberg"].expand(0).astype(float)
     fs = HW.awg("awg_rydberg").sample_rate_hz
@@ -134,8 +138,8 @@ def test_phase_is_continuous_across_frequency_changes() -> None:
     lit[:-1] &= lit[1:]
     step = np.angle(z[1:] * np.conj(z[:-1]))[lit[:-1]]
     f = step * fs / (2 * np.pi)
-    f_lo = 80e6 + (-15.0 - (-2.0) * (6.0 / 24.0) ** 2) * 1e6 / (2 * np.pi * 2)
-    f_hi = 80e6 + (12.0 - (-2.0) * (6.0 / 24.0) ** 2) * 1e6 / (2 * np.pi * 2)
+    f_lo = 80e6 + (-15.0 - (-2.0) * (7.0 / 24.0) ** 2) * 1e6 / (2 * np.pi * 2)
+    f_hi = 80e6 + (12.0 - (-2.0) * (7.0 / 24.0) ** 2) * 1e6 / (2 * np.pi * 2)
     assert np.min(f) > f_lo - 1e6
     assert np.max(f) < f_hi + 1e6
 
