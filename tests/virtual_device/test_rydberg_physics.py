@@ -252,3 +252,19 @@ def test_bad_inputs_name_the_problem():
         simulate(amplitude=np.ones(10), register=[[0, 0]], interaction_coeff=C6, tolerance=0)
     with pytest.raises(SimulationError, match="µm"):
         cutoff_for_distance(C6, 0.0)
+
+
+def test_seventeen_independent_atoms_follow_single_atom_rabi():
+    # 17 atoms exercise the cache-chunked H·ψ (flips of the last 16 atoms stay in chunks)
+    omega, t = TWO_PI * 1.0, 60
+    n = 17
+    amp = np.full((n, t), omega) * np.linspace(0.5, 1.5, n)[:, None]
+    res = simulate(
+        amplitude=amp,
+        register=chain(n, 200.0),
+        interaction_coeff=C6,
+        tolerance=1e-9,
+        record_every_ns=0,
+    )
+    expected = np.sin(amp[:, 0] * t * 1e-3 / 2) ** 2
+    np.testing.assert_allclose(res.final_occupations, expected, atol=1e-8)

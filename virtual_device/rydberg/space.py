@@ -58,6 +58,29 @@ class TruncationInfo:
     leaky_transitions: int
 
 
+_CHUNK_BITS = 16
+
+
+def _flip_site(
+    psi: NDArray[np.complex128],
+    out: NDArray[np.complex128],
+    tmp: NDArray[np.complex128],
+    before: int,
+    after: int,
+    c: complex,
+) -> None:
+    """Add (c σ⁺ + c* σ⁻) ψ to ``out`` for the site splitting the vector as (before, 2, after)."""
+    if c == 0:
+        return
+    p = psi.reshape(before, 2, after)
+    o = out.reshape(before, 2, after)
+    t = tmp.reshape(before, after)
+    np.multiply(p[:, 0, :], c, out=t)
+    o[:, 1, :] += t
+    np.multiply(p[:, 1, :], np.conj(c), out=t)
+    o[:, 0, :] += t
+
+
 class FullSpace:
     """The full 2^N ground–Rydberg space, H·ψ applied matrix-free by per-site reshapes."""
 
@@ -102,22 +125,27 @@ class FullSpace:
         coeffs: NDArray[np.complex128],
         out: NDArray[np.complex128],
     ) -> None:
-        """Add Σ_i (c_i σ⁺_i + c_i* σ⁻_i) ψ to ``out``, with σ⁺ = |r⟩⟨g|."""
+        """Add Σ_i (c_i σ⁺_i + c_i* σ⁻_i) ψ to ``out``, with σ⁺ = |r⟩⟨g|.
+
+        The last atoms' flips stay inside contiguous chunks of 2^16 amplitudes (1 MiB), which
+        are processed one chunk at a time while they sit in cache; only the first N − 16
+        atoms' flips stream the whole vector through memory.
+        """
         n = self.n_atoms
+        n_outer = max(0, n - _CHUNK_BITS)
         tmp = np.empty(self.dim // 2, dtype=np.complex128)
-        for i in range(n):
-            c = coeffs[i]
-            if c == 0:
-                continue
-            a = 1 << i
-            b = self.dim >> (i + 1)
-            p = psi.reshape(a, 2, b)
-            o = out.reshape(a, 2, b)
-            t = tmp.reshape(a, b)
-            np.multiply(p[:, 0, :], c, out=t)
-            o[:, 1, :] += t
-            np.multiply(p[:, 1, :], np.conj(c), out=t)
-            o[:, 0, :] += t
+        for i in range(n_outer):
+            _flip_site(psi, out, tmp, 1 << i, self.dim >> (i + 1), coeffs[i])
+        chunk = self.dim >> n_outer
+        if n_outer == 0:
+            chunks_p, chunks_o = [psi], [out]
+        else:
+            chunks_p, chunks_o = list(psi.reshape(-1, chunk)), list(out.reshape(-1, chunk))
+        tmp_c = tmp[: chunk // 2]
+        for p_c, o_c in zip(chunks_p, chunks_o, strict=True):
+            for i in range(n_outer, n):
+                j = i - n_outer
+                _flip_site(p_c, o_c, tmp_c, 1 << j, chunk >> (j + 1), coeffs[i])
 
     def apply_jump(self, psi: NDArray[np.complex128], atom: int, kind: str) -> None:
         """Apply σz (``"dephasing"``) or |g⟩⟨r| (``"relaxation"``) on ``atom`` in place."""

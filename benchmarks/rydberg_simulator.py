@@ -1,0 +1,213 @@
+"""Rydberg simulator vs pulser-simulation (QuTiP) on the Z2 adiabatic sweep.
+
+Case: open chains at 5.5 µm and squares at 6 µm, AnalogDevice C6 = 865723.02 rad/µs·µm⁶,
+global drive Ω: 0 → 2π·2 MHz → 0 (0.5 / 3 / 0.5 µs ramps/plateau) while Δ: −2π·6 → +2π·6 MHz
+(constant, linear, constant), sampled by pulser-core (a ramp reaches its end value on its last
+1 ns sample). Every case runs in its own process (peak memory = its ru_maxrss); timings are
+simulation only (sequence building and sampling excluded, for both).
+
+Accuracy: max |Δp| over all bitstrings against a converged reference (our simulator at a
+tolerance 1e-9 ⇒ |Δp| ≤ 2e-9), where that reference is affordable; pulser's own deviation from
+the same reference is listed too.
+
+    .venv/bin/python benchmarks/rydberg_simulator.py                # default table
+    .venv/bin/python benchmarks/rydberg_simulator.py --cases chain16 chain20 sub_chain20
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+C6 = 865723.02
+TWO_PI = 2 * np.pi
+V_NN_CHAIN = C6 / 5.5**6
+
+
+def coords_for(kind: str, n: int) -> np.ndarray:
+    if kind == "chain":
+        return np.stack([np.arange(n) * 5.5, np.zeros(n)], axis=1)
+    side = round(np.sqrt(n))
+    return np.array([(x, y) for y in range(side) for x in range(side)], float) * 6.0
+
+
+def build_sequence(coords: np.ndarray) -> Any:
+    from pulser import Pulse, Register, Sequence
+    from pulser.devices import AnalogDevice
+    from pulser.waveforms import ConstantWaveform, RampWaveform
+
+    reg = Register.from_coordinates(coords, prefix="q")
+    seq = Sequence(reg, AnalogDevice)
+    seq.declare_channel("ryd", "rydberg_global")
+    om, d = TWO_PI * 2, TWO_PI * 6
+    seq.add(Pulse(RampWaveform(500, 0, om), ConstantWaveform(500, -d), 0), "ryd")
+    seq.add(Pulse(ConstantWaveform(3000, om), RampWaveform(3000, -d, d), 0), "ryd")
+    seq.add(Pulse(RampWaveform(500, om, 0), ConstantWaveform(500, d), 0), "ryd")
+    return seq
+
+
+def drives(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from pulser.sampler import sample
+
+    ch = sample(build_sequence(coords)).channel_samples["ryd"]
+    return np.asarray(ch.amp, dtype=float), np.asarray(ch.det, dtype=float)
+
+
+def _ours(coords, tolerance, cutoff, queue):
+    from virtual_device.rydberg import simulate
+
+    amp, det = drives(coords)
+    t0 = time.perf_counter()
+    res = simulate(
+        amplitude=amp,
+        detuning=det,
+        register=coords,
+        interaction_coeff=C6,
+        tolerance=tolerance,
+        subspace_cutoff=cutoff,
+        record_every_ns=0,
+        progress=False,
+    )
+    wall = time.perf_counter() - t0
+    queue.put(
+        {
+            "wall_s": wall,
+            "states": res.basis_states,
+            "probs": res.probabilities,
+            "error_estimate": res.error_estimate,
+            "matvecs": res.matvecs,
+            "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "truncation": None if res.truncation is None else res.truncation.to_dict(),
+        }
+    )
+
+
+def _pulser(coords, queue):
+    warnings.simplefilter("ignore")
+    from pulser_simulation import QutipEmulator
+
+    seq = build_sequence(coords)
+    sim = QutipEmulator.from_sequence(seq)
+    t0 = time.perf_counter()
+    psi = sim.run().get_final_state().full().ravel()
+    wall = time.perf_counter() - t0
+    p = np.abs(psi) ** 2
+    queue.put(
+        {
+            "wall_s": wall,
+            "probs": p[(len(p) - 1) - np.arange(len(p))],
+            "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+
+
+def in_process(target, *args) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(*args, q))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+def full_probs(res: dict[str, Any], n: int) -> np.ndarray:
+    if "states" not in res:
+        return res["probs"]
+    full = np.zeros(1 << n)
+    full[res["states"]] = res["probs"]
+    return full
+
+
+CASES = {
+    # name: (kind, n, subspace cutoff in units of V_nn or None, run pulser, reference tolerance)
+    "chain8": ("chain", 8, None, True, 1e-9),
+    "chain12": ("chain", 12, None, True, 1e-9),
+    "square9": ("square", 9, None, True, 1e-9),
+    "chain16": ("chain", 16, None, True, 1e-8),
+    "square16": ("square", 16, None, True, 1e-7),
+    "chain20": ("chain", 20, None, False, None),
+    "sub_chain12_5Vnn": ("chain", 12, 5.0, False, 1e-9),
+    "sub_chain20_5Vnn": ("chain", 20, 5.0, False, None),
+    "sub_chain20_nn": ("chain", 20, 1.01, False, None),
+    "sub_chain30_nn": ("chain", 30, 1.01, False, None),
+    "sub_square36_nn": ("square", 36, 1.01, False, None),
+}
+DEFAULT = [
+    "chain8",
+    "chain12",
+    "square9",
+    "chain16",
+    "square16",
+    "chain20",
+    "sub_chain12_5Vnn",
+    "sub_chain20_nn",
+    "sub_chain20_5Vnn",
+    "sub_chain30_nn",
+    "sub_square36_nn",
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--cases", nargs="*", default=DEFAULT, choices=sorted(CASES))
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-2,
+        help="our state-error tolerance for the timed run (default 1e-2)",
+    )
+    ap.add_argument("--no-pulser", action="store_true")
+    args = ap.parse_args()
+    print(
+        f"{'case':18s} {'N':>3s} {'states':>8s} {'ours s':>8s} {'matvecs':>7s} {'MiB':>6s} "
+        f"{'err est':>8s} {'|Δp|':>9s} {'pulser s':>9s} {'MiB':>6s} {'pulser |Δp|':>11s} "
+        f"{'speed-up':>8s}",
+        flush=True,
+    )
+    full_results: dict[tuple[str, int], np.ndarray] = {}
+    for name in args.cases:
+        kind, n, cut, with_pulser, ref_tol = CASES[name]
+        coords = coords_for(kind, n)
+        cutoff = None if cut is None else cut * V_NN_CHAIN
+        ours = in_process(_ours, coords, args.tolerance, cutoff)
+        p_ours = full_probs(ours, n) if n <= 24 else None
+        ref = None
+        if ref_tol is not None:
+            ref = full_probs(in_process(_ours, coords, ref_tol, None), n)
+        elif cut is not None:
+            ref = full_results.get((kind, n))  # subspace: compare with the full-space result
+        if cut is None and p_ours is not None:
+            full_results[(kind, n)] = ref if ref is not None else p_ours
+        dp = None if ref is None or p_ours is None else float(np.max(np.abs(p_ours - ref)))
+        pl = in_process(_pulser, coords) if with_pulser and not args.no_pulser else None
+        dp_pl = None if pl is None or ref is None else float(np.max(np.abs(pl["probs"] - ref)))
+        states = ours["truncation"]["kept_states"] if ours["truncation"] else 1 << n
+        row = (
+            f"{name:18s} {n:3d} {states:8d} {ours['wall_s']:8.2f} {ours['matvecs']:7d} "
+            f"{ours['rss_mib']:6.0f} {ours['error_estimate']:8.1e} {_fmt(dp, '9.1e')} "
+            f"{_fmt(pl and pl['wall_s'], '9.2f')} {_fmt(pl and pl['rss_mib'], '6.0f')} "
+            f"{_fmt(dp_pl, '11.1e')} "
+            f"{_fmt(pl and pl['wall_s'] / ours['wall_s'], '7.1f')}"
+        )
+        if ours["truncation"]:
+            tr = ours["truncation"]
+            row += (
+                f"  cutoff {cut} V_nn, est. dropped population {tr['max_dropped_population']:.1e}"
+            )
+        print(row, flush=True)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    width = int(spec.split(".")[0])
+    return " " * width if value is None else format(value, spec)
+
+
+if __name__ == "__main__":
+    main()
