@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sequencer import ChannelSamples, Register, SampledSequence, TargetSlot
 from sequencer.compiler import (
@@ -233,3 +235,66 @@ def test_program_round_trips_through_npz_and_payloads() -> None:
     assert int(words[-1]) >> 63 == 1  # SPCSEQ_END on the last step
     assert [int(w) & 0xFFFF for w in words] == [s.segment for s in awg.steps]
     assert [(int(w) >> 32) & 0xFFFFF for w in words] == [s.loops for s in awg.steps]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    granularity=st.sampled_from([1, 16, 32, 64]),
+    min_blocks=st.integers(1, 12),
+    hold_max_blocks=st.integers(12, 200),
+    holds=st.lists(st.integers(2_000, 300_000), min_size=1, max_size=4),
+    lit=st.lists(st.booleans(), min_size=4, max_size=4),
+    rate=st.sampled_from([625e6, 1.0e9, 1.25e9]),
+)
+def test_layout_respects_random_awg_limits(
+    granularity: int,
+    min_blocks: int,
+    hold_max_blocks: int,
+    holds: list[int],
+    lit: list[bool],
+    rate: float,
+) -> None:
+    hw = _hw(
+        segment_granularity=granularity,
+        min_segment_samples=granularity * min_blocks,
+        hold_segment_max_samples=granularity * hold_max_blocks,
+        sample_rate_hz=rate,
+    )
+    cfg = hw.awg("awg_rydberg")
+    ramp = np.linspace(0.0, 5.0, 700)
+    part = CompactSequence.from_sampled(
+        _seq(rydberg_global=(ramp, np.full(700, 3.0), np.zeros(700)))
+    )
+    parts = []
+    for hold, on in zip(holds, lit):
+        parts.append(part.with_hold(hold, amplitude_zero=not on))
+    compact = CompactSequence.concatenate(parts)
+    prog = compile_sequence(compact, hw, CAL)
+    awg = prog.awgs["awg_rydberg"]
+    for seg in awg.segments:
+        assert seg.shape[1] % cfg.segment_granularity == 0
+        assert seg.shape[1] >= cfg.min_segment_samples
+        assert np.max(np.abs(seg)) <= cfg.max_code
+    assert awg.segment_samples <= cfg.memory_samples
+    assert len(awg.segments) <= cfg.max_segments
+    assert len(awg.steps) <= cfg.max_steps
+    assert all(1 <= s.loops <= cfg.max_loops for s in awg.steps)
+    needed = compact.duration_ns * rate / 1e9
+    assert needed <= awg.played_samples < needed + 2 * cfg.min_segment_samples + 1000
+    # looped segments hold whole cycles of their tone
+    for s in awg.steps:
+        if s.loops > 1 and np.any(awg.segments[s.segment][0]):
+            spec = np.abs(np.fft.rfft(awg.segments[s.segment][0].astype(float))) ** 2
+            assert np.max(spec) / np.sum(spec) > 0.999
+
+
+def test_a_wrong_delay_in_the_lab_shows_up_as_a_shifted_pulse() -> None:
+    n = 2000
+    prog = compile_sequence(_seq(rydberg_global=_pulse(n, 8.0)), HW, CAL)
+    data = CAL.model_dump()
+    data["channels"]["rydberg_global"]["delay_ns"] += 40.0  # the real path is 40 ns slower
+    truth = CAL.model_validate(data)
+    seen = decode(prog, HW, truth, rise_time=False).to_sampled().channels["rydberg_global"]
+    got = seen.amplitude
+    centre = np.sum(np.arange(len(got)) * got) / np.sum(got)
+    assert centre == pytest.approx((n - 1) / 2 + 40.0, abs=1.0)
