@@ -229,7 +229,12 @@ def _compile_awg(
                 seg[st.drive.aom.awg_channel, c0:c1] = _synth_channel(
                     st, j, held, loops, compact, awg, alpha[id(st)]
                 )
-        key = hashlib.sha1(seg.tobytes()).digest()
+        # short segments (holds, dark stretches) repeat; long explicit ones practically never,
+        # and hashing them would cost as much as synthesising them
+        if reg.length <= _DEDUP_MAX_SAMPLES:
+            key = hashlib.sha1(seg.tobytes()).digest()
+        else:
+            key = len(segments).to_bytes(8, "little") + b"unique"
         if key not in seen:
             seen[key] = len(segments)
             segments.append(seg)
@@ -252,6 +257,7 @@ def _compile_awg(
 
 
 _CHUNK_SAMPLES = 1 << 15  # explicit synthesis works in chunks of this many AWG samples
+_DEDUP_MAX_SAMPLES = 1 << 17  # segments up to this long are stored once if repeated
 
 
 def _synth_channel(
