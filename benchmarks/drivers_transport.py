@@ -37,60 +37,69 @@ IDN = b"atomstack,bench server,0,1\n"
 
 
 def _serve(port_queue: Any) -> None:
-    import threading
+    """One thread serves every connection (selectors), so every client path meets the
+    same server thread on the same CPU: per-connection threads made one path's median
+    depend on where the scheduler happened to put its server thread."""
+    import selectors
 
     server = socket.create_server(("127.0.0.1", 0))
     port_queue.put(server.getsockname()[1])
-    while True:
-        conn, _ = server.accept()
-        threading.Thread(target=_serve_one, args=(conn,), daemon=True).start()
-
-
-def _serve_one(conn: socket.socket) -> None:
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sel = selectors.DefaultSelector()
+    sel.register(server, selectors.EVENT_READ, None)
     buf = bytearray(16 * 1024 * 1024)
     view = memoryview(buf)
-    pending = bytearray()
+    while True:
+        for key, _ in sel.select():
+            if key.data is None:
+                conn, _ = server.accept()
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sel.register(conn, selectors.EVENT_READ, bytearray())
+                continue
+            conn = key.fileobj  # type: ignore[assignment]
+            if not _serve_ready(conn, key.data, view):
+                sel.unregister(conn)
+                conn.close()
+
+
+def _serve_ready(conn: socket.socket, pending: bytearray, view: memoryview) -> bool:
+    """Handle what arrived on ``conn``; False when the client has gone."""
     try:
-        while True:
-            n = conn.recv_into(view)
-            if n == 0:
-                break
-            pending += view[:n]
-            while True:
-                if pending.startswith(b"DATA"):
-                    hash_at = pending.find(b"#")
-                    if hash_at < 0 or len(pending) < hash_at + 2:
-                        break
-                    ndig = int(pending[hash_at + 1 : hash_at + 2])
-                    if len(pending) < hash_at + 2 + ndig:
-                        break
-                    length = int(pending[hash_at + 2 : hash_at + 2 + ndig])
-                    end = hash_at + 2 + ndig + length + 1
-                    need = end - len(pending)
-                    while need > 0:  # the rest of the block, straight off the socket
-                        got = conn.recv_into(view, min(need, len(buf)))
-                        if got == 0:
-                            return
-                        pending += view[:got]
-                        need -= got
-                    del pending[:end]
-                    continue
-                nl = pending.find(b"\n")
-                if nl < 0:
-                    break
-                line = bytes(pending[:nl])
-                del pending[: nl + 1]
-                if line == b"*IDN?":
-                    conn.sendall(IDN)
-                elif line == b"*OPC?":
-                    conn.sendall(b"1\n")
-                elif line == b"SYST:ERR?":
-                    conn.sendall(b'+0,"No error"\n')
+        n = conn.recv_into(view)
     except OSError:
-        pass
-    finally:
-        conn.close()
+        return False
+    if n == 0:
+        return False
+    pending += view[:n]
+    while True:
+        if pending.startswith(b"DATA"):
+            hash_at = pending.find(b"#")
+            if hash_at < 0 or len(pending) < hash_at + 2:
+                return True
+            ndig = int(pending[hash_at + 1 : hash_at + 2])
+            if len(pending) < hash_at + 2 + ndig:
+                return True
+            length = int(pending[hash_at + 2 : hash_at + 2 + ndig])
+            end = hash_at + 2 + ndig + length + 1
+            need = end - len(pending)
+            while need > 0:  # the rest of the block, straight off the socket
+                got = conn.recv_into(view, min(need, len(view)))
+                if got == 0:
+                    return False
+                pending += view[:got]
+                need -= got
+            del pending[:end]
+            continue
+        nl = pending.find(b"\n")
+        if nl < 0:
+            return True
+        line = bytes(pending[:nl])
+        del pending[: nl + 1]
+        if line == b"*IDN?":
+            conn.sendall(IDN)
+        elif line == b"*OPC?":
+            conn.sendall(b"1\n")
+        elif line == b"SYST:ERR?":
+            conn.sendall(b'+0,"No error"\n')
 
 
 class BenchInstrument(SCPIInstrument):
@@ -207,58 +216,89 @@ def _block(samples: np.ndarray) -> bytes:
     return b"DATA:ARB:DAC w,#" + str(len(digits)).encode() + digits.encode() + data + b"\n"
 
 
-def raw_upload(port: int, samples: np.ndarray, n: int) -> list[float]:
-    message = _block(samples)
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        sock.sendall(message)
-        sock.sendall(b"*OPC?\n")
-        data = sock.recv(16)
+class RawUploader:
+    """The prebuilt message through ``sendall``, then ``*OPC?``."""
+
+    def __init__(self, port: int, samples: np.ndarray) -> None:
+        self.message = _block(samples)
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def upload(self) -> None:
+        self.sock.sendall(self.message)
+        self.sock.sendall(b"*OPC?\n")
+        data = self.sock.recv(16)
         while not data.endswith(b"\n"):
-            data += sock.recv(16)
-        out.append(time.perf_counter() - t0)
-    sock.close()
-    return out
+            data += self.sock.recv(16)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
-def driver_upload(port: int, samples: np.ndarray, n: int) -> list[float]:
-    inst = BenchInstrument(f"TCPIP::127.0.0.1::{port}::SOCKET", timeout_s=10.0)
-    inst.connect()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        inst.write_block("DATA:ARB:DAC w,", samples.data, check=False)
-        inst.wait_until_complete()
-        out.append(time.perf_counter() - t0)
-    inst.close()
-    return out
+class DriverUploader:
+    """``write_block`` straight from the numpy buffer, then ``*OPC?``."""
+
+    def __init__(self, port: int, samples: np.ndarray) -> None:
+        self.samples = samples
+        self.inst = BenchInstrument(f"TCPIP::127.0.0.1::{port}::SOCKET", timeout_s=10.0)
+        self.inst.connect()
+
+    def upload(self) -> None:
+        self.inst.write_block("DATA:ARB:DAC w,", self.samples.data, check=False)
+        self.inst.wait_until_complete()
+
+    def close(self) -> None:
+        self.inst.close()
 
 
-def pyvisa_upload(port: int, samples: np.ndarray, n: int) -> list[float]:
-    import pyvisa
+class PyvisaUploader:
+    """pyvisa-py ``write_binary_values``, then ``query("*OPC?")``."""
 
-    rm = pyvisa.ResourceManager("@py")
-    res: Any = rm.open_resource(f"TCPIP::127.0.0.1::{port}::SOCKET", timeout=10000)
-    res.read_termination = "\n"
-    res.write_termination = "\n"
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        res.write_binary_values("DATA:ARB:DAC w,", samples, datatype="h", is_big_endian=False)
-        res.query("*OPC?")
-        out.append(time.perf_counter() - t0)
-    res.close()
-    rm.close()
+    def __init__(self, port: int, samples: np.ndarray) -> None:
+        import pyvisa
+
+        self.samples = samples
+        self.rm = pyvisa.ResourceManager("@py")
+        res: Any = self.rm.open_resource(f"TCPIP::127.0.0.1::{port}::SOCKET", timeout=10000)
+        res.read_termination = "\n"
+        res.write_termination = "\n"
+        self.res = res
+
+    def upload(self) -> None:
+        self.res.write_binary_values(
+            "DATA:ARB:DAC w,", self.samples, datatype="h", is_big_endian=False
+        )
+        self.res.query("*OPC?")
+
+    def close(self) -> None:
+        self.res.close()
+        self.rm.close()
+
+
+def measure_uploads(port: int, samples: np.ndarray, n: int) -> dict[str, list[float]]:
+    """One upload per path in turn, ``n`` turns."""
+    clients: dict[str, Any] = {
+        "raw socket": RawUploader(port, samples),
+        "driver base": DriverUploader(port, samples),
+        "pyvisa-py SOCKET": PyvisaUploader(port, samples),
+    }
+    out: dict[str, list[float]] = {name: [] for name in clients}
+    try:
+        for _ in range(n):
+            for name, client in clients.items():
+                t0 = time.perf_counter()
+                client.upload()
+                out[name].append(time.perf_counter() - t0)
+    finally:
+        for client in clients.values():
+            client.close()
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=20000)
-    parser.add_argument("--uploads", type=int, default=20)
+    parser.add_argument("--uploads", type=int, default=40)
     parser.add_argument("--samples", type=int, default=4 * 1024 * 1024)
     args = parser.parse_args()
 
@@ -272,13 +312,8 @@ def main() -> None:
         samples = rng.integers(-32767, 32768, args.samples).astype(np.int16)
         nbytes = samples.nbytes
         n = args.queries
-        rounds = 5
-        lat = measure_queries(port, n, rounds=100)
-        up: dict[str, list[float]] = {"raw socket": [], "driver base": [], "pyvisa-py SOCKET": []}
-        for _ in range(rounds):
-            up["raw socket"] += raw_upload(port, samples, max(1, args.uploads // rounds))
-            up["driver base"] += driver_upload(port, samples, max(1, args.uploads // rounds))
-            up["pyvisa-py SOCKET"] += pyvisa_upload(port, samples, max(1, args.uploads // rounds))
+        lat = measure_queries(port, n, rounds=max(1, n // 20))
+        up = measure_uploads(port, samples, args.uploads)
     finally:
         server.terminate()
         server.join(5)

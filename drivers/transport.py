@@ -271,9 +271,22 @@ class SocketTransport(Transport):
 
     def read_until(self, terminator: bytes) -> bytes:
         """Read up to and including ``terminator``; returns the bytes before it."""
-        if not self._buffer:
-            # Common case: the whole reply arrives in one segment.
-            data = self._receive(_CHUNK, time.monotonic() + self._timeout_s)
+        sock = self._sock
+        if not self._buffer and sock is not None and self._kernel_timeout_s == self._timeout_s:
+            # Common case: the whole reply arrives in one segment; the kernel timeout is
+            # the whole timeout, so no deadline arithmetic is needed for this receive.
+            try:
+                data = sock.recv(_CHUNK)
+            except (BlockingIOError, TimeoutError) as exc:
+                raise InstrumentTimeout(
+                    f"no complete reply from {self.resource} in {self._timeout_s} s"
+                ) from exc
+            except OSError as exc:
+                raise InstrumentConnectionError(
+                    f"receiving from {self.resource} failed: {exc}"
+                ) from exc
+            if not data:
+                raise InstrumentConnectionError(f"{self.resource} closed the connection")
             if data.endswith(terminator) and data.find(terminator) == len(data) - len(terminator):
                 return data[: -len(terminator)]
             self._buffer += data
