@@ -134,6 +134,16 @@ class ErrorBudget(BaseModel):
     ttl_rounding_ns: float
 
 
+_EMPTY_BUDGET = ErrorBudget(
+    total_segment_samples=0,
+    total_played_samples=0,
+    segments=0,
+    steps=0,
+    channels=(),
+    ttl_rounding_ns=0.0,
+)
+
+
 @dataclass(frozen=True, eq=False)
 class HardwareProgram:
     """Everything the instruments play for one shot.
@@ -141,6 +151,10 @@ class HardwareProgram:
     ``channels`` maps each pulse-level channel to ``{"aom", "awg", "awg_channel", "basis",
     "beam"}``; ``register`` is the register's dict form; ``duration_ns`` is the length of the
     sequence at the atoms.
+
+    A virtual instrument that only knows what was uploaded (segments, steps, start time) can
+    build one without a budget and hand it to :func:`sequencer.compiler.decode`, which reads
+    nothing but ``awgs``, ``channels`` (names and ``basis``), ``register`` and ``duration_ns``.
     """
 
     awgs: dict[str, AWGProgram]
@@ -148,7 +162,7 @@ class HardwareProgram:
     duration_ns: int
     channels: dict[str, dict[str, Any]]
     register: dict[str, Any]
-    budget: ErrorBudget
+    budget: ErrorBudget = field(default_factory=lambda: _EMPTY_BUDGET)
     hardware_name: str = ""
     calibration_version: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)

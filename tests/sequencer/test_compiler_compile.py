@@ -298,3 +298,33 @@ def test_a_wrong_delay_in_the_lab_shows_up_as_a_shifted_pulse() -> None:
     got = seen.amplitude
     centre = np.sum(np.arange(len(got)) * got) / np.sum(got)
     assert centre == pytest.approx((n - 1) / 2 + 40.0, abs=1.0)
+
+
+def test_decode_needs_only_what_was_uploaded() -> None:
+    from sequencer.compiler import AWGProgram, Step
+
+    compact = CompactSequence.from_sampled(_seq(rydberg_global=_pulse(1500, 8.0, 3.0, 0.5)))
+    prog = compile_sequence(compact.with_hold(30_000), HW, CAL)
+    up = prog.payloads()["awg_rydberg"]
+    awg = prog.awgs["awg_rydberg"]
+    rebuilt = HardwareProgram(
+        awgs={
+            "awg_rydberg": AWGProgram(
+                "awg_rydberg",
+                up["sample_rate_hz"],
+                awg.start_ns,
+                awg.channel_aoms,
+                tuple(s.astype(np.int32) for s in up["segments"]),
+                tuple(Step(s, n) for s, n in up["steps"]),
+            )
+        },
+        ttl=(),
+        duration_ns=prog.duration_ns,
+        channels={"rydberg_global": {"basis": "ground-rydberg"}},
+        register=prog.register,
+    )
+    a = decode(prog, HW, CAL)
+    b = decode(rebuilt, HW, CAL)
+    t = np.arange(0, prog.duration_ns, 7)
+    for x, y in zip(a.values_at("rydberg_global", t), b.values_at("rydberg_global", t)):
+        np.testing.assert_array_equal(x, y)
