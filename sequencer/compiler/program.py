@@ -67,6 +67,20 @@ class AWGProgram:
         parts = [np.tile(self.segments[s.segment][channel], s.loops) for s in self.steps]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
+    def channel_payload(self, channel: int) -> dict[str, Any]:
+        """One output channel as a per-channel sequence AWG takes it (e.g. a 33600A channel).
+
+        ``segments``: ``{"seg<i>": int16 codes}``; ``steps``: ``[("seg<i>", loops), ...]`` in
+        play order. After the last step the AWG must stop (Spectrum: ``SPCSEQ_END``); a driver
+        whose table wraps to the first step must end on a dark wait instead.
+        """
+        return {
+            "segments": {
+                f"seg{i}": seg[channel].astype(np.int16) for i, seg in enumerate(self.segments)
+            },
+            "steps": [(f"seg{st.segment}", st.loops) for st in self.steps],
+        }
+
     def spectrum_step_words(self) -> NDArray[np.uint64]:
         """Step table as Spectrum sequence-mode words ``((flags|loops)<<32)|(next<<16)|segment``.
 
@@ -173,7 +187,8 @@ class HardwareProgram:
 
         AWGs: ``segments`` (list of int16 arrays, shape (channels, length)), ``steps``
         (list of (segment, loops)), ``step_words`` (Spectrum encoding), ``scpi_sequence``
-        (Keysight ``DATA:SEQ``), ``sample_rate_hz``. The TTL generator: ``events`` as
+        (Keysight ``DATA:SEQ``), ``sample_rate_hz``, and ``channels`` (per used output
+        channel, :meth:`AWGProgram.channel_payload`). The TTL generator: ``events`` as
         (line, time_ns, high) sorted by time.
         """
         out: dict[str, dict[str, Any]] = {}
@@ -185,6 +200,9 @@ class HardwareProgram:
                 "steps": [(s.segment, s.loops) for s in prog.steps],
                 "step_words": prog.spectrum_step_words(),
                 "scpi_sequence": prog.scpi_sequence(),
+                "channels": {
+                    i: prog.channel_payload(i) for i, aom in enumerate(prog.channel_aoms) if aom
+                },
             }
         out["ttl"] = {
             "kind": "ttl",

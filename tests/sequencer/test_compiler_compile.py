@@ -235,6 +235,11 @@ def test_program_round_trips_through_npz_and_payloads() -> None:
     assert int(words[-1]) >> 63 == 1  # SPCSEQ_END on the last step
     assert [int(w) & 0xFFFF for w in words] == [s.segment for s in awg.steps]
     assert [(int(w) >> 32) & 0xFFFFF for w in words] == [s.loops for s in awg.steps]
+    per_channel = payload["channels"][0]
+    stream = np.concatenate(
+        [np.tile(per_channel["segments"][name], loops) for name, loops in per_channel["steps"]]
+    )
+    np.testing.assert_array_equal(stream, awg.expand(0))
 
 
 @settings(max_examples=25, deadline=None)
