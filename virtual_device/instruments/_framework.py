@@ -124,6 +124,10 @@ class Faults:
         for callback in list(self._drop_now_callbacks):
             callback()
 
+    def add_drop_target(self, callback: Callable[[], None]) -> None:
+        """Have :meth:`drop_now` call ``callback`` too (for an emulator's extra servers)."""
+        self._drop_now_callbacks.append(callback)
+
     def delay_next(self, seconds: float) -> None:
         """Send the next reply ``seconds`` late (0 < seconds ≤ 60)."""
         if not 0.0 < seconds <= 60.0:
@@ -698,7 +702,7 @@ class Emulator(ABC):
         self.requested_port = port
         self.rng = np.random.default_rng(seed)
         self.faults = Faults(np.random.default_rng(self.rng.integers(2**63)))
-        self.faults._drop_now_callbacks.append(self._drop_all_links)
+        self.faults.add_drop_target(self._drop_all_links)
         self.lock = threading.RLock()
         self.log: list[CommandRecord] = []
         self._log_lock = threading.Lock()

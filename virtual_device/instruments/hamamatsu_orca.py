@@ -208,7 +208,7 @@ class HamamatsuOrcaEmulator(Emulator):
         #: The last errors raised by the frame producer (newest last, at most 16).
         self.frame_errors: list[str] = []
         super().__init__(**kwargs)
-        self.faults._drop_now_callbacks.append(self._drop_frame_clients)
+        self.faults.add_drop_target(self._drop_frame_clients)
 
     def reset_state(self) -> None:
         """Power-on settings: free run, 10 ms exposure, full frame, no binning."""

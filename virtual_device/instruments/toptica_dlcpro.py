@@ -237,7 +237,7 @@ class TopticaDLCProEmulator(Emulator):
         self.key_switch_on = True
         super().__init__(**kwargs)
         self.on_change(self._push)
-        self.faults._drop_now_callbacks.append(self._drop_monitors)
+        self.faults.add_drop_target(self._drop_monitors)
 
     def _drop_monitors(self) -> None:
         if self._monitoring is not None:
