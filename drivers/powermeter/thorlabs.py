@@ -128,6 +128,21 @@ class ThorlabsPM100D(SCPIInstrument):
         """One reading (``MEAS:POW?``), in W, averaged over ``averaging_count`` samples."""
         return self.query("MEAS:POW?", parser=float)
 
+    def start_measurement(self) -> None:
+        """``CONF:POW`` then ``INIT``: start one power measurement (read it with fetch)."""
+        with self.same_connection():
+            self.write("CONF:POW")
+            self.write("INIT")
+            self.check_errors("starting a measurement")
+
+    def fetch_power_w(self) -> float:
+        """``FETC?``: the result of the measurement started last, in W."""
+        return self.query("FETC?", parser=float)
+
+    def read_power_w(self) -> float:
+        """``READ?``: start a measurement with the current configuration and return it, in W."""
+        return self.query("READ?", parser=float)
+
     def zero(self, *, timeout_s: float = 10.0, poll_s: float = 0.05) -> float:
         """Dark zeroing (block the light first); waits for it and returns the offset in W."""
         if timeout_s <= 0 or poll_s <= 0:

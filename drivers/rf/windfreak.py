@@ -59,10 +59,36 @@ def _bit(reply: str) -> bool:
 class WindfreakParameter(Parameter[Any]):
     """A per-channel parameter; sets are read back and compared within ``tolerance``."""
 
-    def __init__(self, letter: str, *, tolerance: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(f"C{{ch}}{letter}?", f"C{{ch}}{letter}{{}}", **kwargs)
+    def __init__(
+        self, letter: str, *, tolerance: float = 0.0, per_channel: bool = True, **kwargs: Any
+    ) -> None:
+        prefix = "C{ch}" if per_channel else ""
+        super().__init__(f"{prefix}{letter}?", f"{prefix}{letter}{{}}", **kwargs)
         self.letter = letter
         self.tolerance = tolerance
+
+
+def _set_and_verify(
+    root: WindfreakSynthHD, host: Any, parameter: Parameter[Any], value: Any, **fields: Any
+) -> None:
+    """Write a setter, read the value back, raise if the device did not take it."""
+    assert parameter.set_cmd is not None and parameter.get_cmd is not None
+    sent = parameter.validate(host, value)
+    command = parameter.set_cmd.format(parameter.formatter(sent), **fields)
+    with root.lock:
+        root.write(command, idempotent=True)
+        readback = root.query(parameter.get_cmd.format(**fields), parser=parameter.parse)
+    tolerance = parameter.tolerance if isinstance(parameter, WindfreakParameter) else 0.0
+    if isinstance(sent, bool) or not isinstance(sent, int | float):
+        same = readback == sent
+    else:
+        same = abs(float(readback) - float(sent)) <= tolerance
+    if not same:
+        where = f"channel {fields['ch']} " if "ch" in fields else ""
+        raise InstrumentCommandError(
+            f"{root.name}: {where}{parameter.name} reads {readback!r} after setting "
+            f"{sent!r}: the synthesiser did not take the value"
+        )
 
 
 class WindfreakChannel(InstrumentChannel):
@@ -103,27 +129,66 @@ class WindfreakChannel(InstrumentChannel):
         doc="Whether the output power amplifier is powered (True/False); no unit.",
     )
 
+    sweep_lower_hz = WindfreakParameter(
+        "l",
+        parser=_mhz_to_hz,
+        formatter=_hz_to_mhz,
+        validator=Range("min_frequency_hz", "max_frequency_hz", "Hz"),
+        tolerance=1.0,
+        unit="Hz",
+        doc="Sweep start frequency in Hz (sent in MHz).",
+    )
+    sweep_upper_hz = WindfreakParameter(
+        "u",
+        parser=_mhz_to_hz,
+        formatter=_hz_to_mhz,
+        validator=Range("min_frequency_hz", "max_frequency_hz", "Hz"),
+        tolerance=1.0,
+        unit="Hz",
+        doc="Sweep stop frequency in Hz (sent in MHz).",
+    )
+    sweep_step_hz = WindfreakParameter(
+        "s",
+        parser=_mhz_to_hz,
+        formatter=_hz_to_mhz,
+        validator=Range(0.0, "max_frequency_hz", "Hz"),
+        tolerance=1.0,
+        unit="Hz",
+        doc="Sweep frequency step in Hz (sent in MHz).",
+    )
+    sweep_step_time_s = WindfreakParameter(
+        "t",
+        parser=lambda r: float(r) / 1e3,
+        formatter=lambda v: _fixed(3)(v * 1e3),
+        validator=Range(4e-3, 10.0, "s"),
+        tolerance=1e-6,
+        unit="s",
+        doc="Dwell time per sweep step in s (4 ms … 10 s; sent in ms).",
+    )
+    sweep_power_low_dbm = WindfreakParameter(
+        "[",
+        parser=float,
+        formatter=_fixed(3),
+        validator=Range("min_power_dbm", "max_power_dbm", "dBm"),
+        tolerance=0.0015,
+        unit="dBm",
+        doc="Power at the sweep start in dBm.",
+    )
+    sweep_power_high_dbm = WindfreakParameter(
+        "]",
+        parser=float,
+        formatter=_fixed(3),
+        validator=Range("min_power_dbm", "max_power_dbm", "dBm"),
+        tolerance=0.0015,
+        unit="dBm",
+        doc="Power at the sweep end in dBm.",
+    )
+
     def _command_fields(self) -> Mapping[str, Any]:
         return {"ch": self.number}
 
     def _parameter_set(self, parameter: Parameter[Any], value: Any) -> None:
-        assert parameter.set_cmd is not None
-        sent = parameter.validate(self, value)
-        command = parameter.set_cmd.format(parameter.formatter(sent), ch=self.number)
-        root = self.parent
-        with root.lock:
-            root.write(command, idempotent=True)
-            readback = self._parameter_get(parameter)
-        tolerance = parameter.tolerance if isinstance(parameter, WindfreakParameter) else 0.0
-        if isinstance(sent, bool) or not isinstance(sent, int | float):
-            same = readback == sent
-        else:
-            same = abs(float(readback) - float(sent)) <= tolerance
-        if not same:
-            raise InstrumentCommandError(
-                f"{root.name}: channel {self.number} {parameter.name} reads {readback!r} after "
-                f"setting {sent!r}: the synthesiser did not take the value"
-            )
+        _set_and_verify(self.parent, self, parameter, value, ch=self.number)
 
     @property
     def output_enabled(self) -> bool:
@@ -157,6 +222,57 @@ class WindfreakSynthHD(Instrument):
     write_termination: ClassVar[bytes] = b""
     read_termination: ClassVar[bytes] = b"\n"
     default_baud_rate: ClassVar[int] = 115200
+
+    sweep_running = WindfreakParameter(
+        "g",
+        per_channel=False,
+        parser=_bit,
+        formatter=lambda v: "1" if v else "0",
+        validator=Choice((True, False)),
+        doc="Whether the sweep runs (g1 starts it, g0 stops it); no unit.",
+    )
+    sweep_continuous = WindfreakParameter(
+        "c",
+        per_channel=False,
+        parser=_bit,
+        formatter=lambda v: "1" if v else "0",
+        validator=Choice((True, False)),
+        doc="Whether the sweep repeats continuously (True/False); no unit.",
+    )
+    sweep_downward = WindfreakParameter(
+        "^",
+        per_channel=False,
+        parser=lambda r: int(r) == 0,
+        formatter=lambda v: "0" if v else "1",
+        validator=Choice((True, False)),
+        doc="Sweep direction: True sweeps from upper to lower (^0), False upward (^1); no unit.",
+    )
+    sweep_tabular = WindfreakParameter(
+        "X",
+        per_channel=False,
+        parser=_bit,
+        formatter=lambda v: "1" if v else "0",
+        validator=Choice((True, False)),
+        doc="Sweep type: False linear (X0), True tabular (X1); no unit.",
+    )
+    reference_source = WindfreakParameter(
+        "x",
+        per_channel=False,
+        parser=int,
+        formatter=lambda v: str(int(v)),
+        validator=Choice((0, 1, 2)),
+        doc="Reference: 0 external, 1 internal 27 MHz, 2 internal 10 MHz; no unit.",
+    )
+    reference_frequency_hz = WindfreakParameter(
+        "*",
+        per_channel=False,
+        parser=_mhz_to_hz,
+        formatter=_hz_to_mhz,
+        validator=Range(10e6, 100e6, "Hz"),
+        tolerance=1.0,
+        unit="Hz",
+        doc="External reference frequency in Hz (10 … 100 MHz; sent in MHz).",
+    )
 
     def __init__(
         self,
@@ -196,6 +312,19 @@ class WindfreakSynthHD(Instrument):
         self.max_power_dbm = max_power_dbm
         self.h_one_means_output_on = h_one_means_output_on
         self.channels = (WindfreakChannel(self, 0), WindfreakChannel(self, 1))
+
+    def _parameter_set(self, parameter: Parameter[Any], value: Any) -> None:
+        _set_and_verify(self, self, parameter, value)
+
+    def pll_locked(self, channel: int = 0) -> bool:
+        """Whether channel ``channel``'s PLL is locked (``p``)."""
+        if channel not in (0, 1):
+            raise ParameterValidationError(f"channel {channel}: allowed 0 (A) or 1 (B)")
+        return self.query(f"C{channel}p", parser=_bit)
+
+    def save_settings(self) -> None:
+        """``e``: store every setting in EEPROM (restored at power-on). Never retried."""
+        self.write("e")
 
     def model(self) -> str:
         """The model name (``+``), e.g. ``SynthHD`` or ``SynthHD PRO``."""

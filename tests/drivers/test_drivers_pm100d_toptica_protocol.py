@@ -141,3 +141,16 @@ def test_decof_values_round_trip() -> None:
         assert decode_decof(encode_decof(value)) == value
     with pytest.raises(InstrumentProtocolError):
         decode_decof("(a b")
+
+
+def test_pm100d_split_measurement_configures_initiates_and_fetches() -> None:
+    script = steps(
+        PM_HELLO,
+        (b"CONF:POW\n", b""),
+        (b"INIT\n", b""),
+        NO_ERROR,
+        (b"FETC?\n", b"5.0E-04\n"),
+    )
+    with TCPPeer(script) as peer, ThorlabsPM100D(peer.resource) as meter:
+        meter.start_measurement()
+        assert meter.fetch_power_w() == pytest.approx(5e-4)

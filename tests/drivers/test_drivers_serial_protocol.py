@@ -129,3 +129,27 @@ def test_obis_safe_state_switches_emission_off() -> None:
     script = [*OBIS_HELLO, Step(b"SOUR:AM:STAT OFF\r\n", b"OK\r\n")]
     with PtyPeer(script) as peer, CoherentOBIS(peer.resource) as laser:
         laser.safe_state()
+
+
+def test_windfreak_sweep_is_configured_per_channel_and_run_globally() -> None:
+    script = steps(
+        (b"C0l100.00000000", b""),
+        (b"C0l?", b"100.00000000\n"),
+        (b"C0u200.00000000", b""),
+        (b"C0u?", b"200.00000000\n"),
+        (b"C0t10.000", b""),
+        (b"C0t?", b"10.000\n"),
+        (b"^0", b""),
+        (b"^?", b"0\n"),
+        (b"g1", b""),
+        (b"g?", b"1\n"),
+        (b"C0p", b"1\n"),
+    )
+    with PtyPeer(script) as peer, WindfreakSynthHD(peer.resource) as synth:
+        channel = synth.channels[0]
+        channel.sweep_lower_hz = 100e6
+        channel.sweep_upper_hz = 200e6
+        channel.sweep_step_time_s = 0.010
+        synth.sweep_downward = True
+        synth.sweep_running = True
+        assert synth.pll_locked(0) is True
