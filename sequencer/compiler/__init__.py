@@ -19,6 +19,7 @@ from sequencer.compiler.decode import (
     atom_rabi_factors,
     decode,
     demodulation_filter,
+    profiled_atom_drives,
     round_trip_error,
 )
 from sequencer.compiler.errors import CompileError, HardwareConfigError, HardwareLimitError
@@ -73,5 +74,6 @@ __all__ = [
     "demodulation_filter",
     "load_calibration",
     "load_hardware",
+    "profiled_atom_drives",
     "round_trip_error",
 ]

@@ -52,6 +52,7 @@ class _ChannelState:
     peak_amp: float = 0.0
     max_code: int = 0
     hold_freq_err: float = 0.0
+    clipped: int = 0
 
 
 def _ceil_to(x: int, g: int) -> int:
@@ -310,7 +311,9 @@ def _synth_channel(
                     f"(0..{d.aom.rf_amplitude_max_v} V); slow the pulse edges or turn "
                     "pre-emphasis off"
                 )
-            amp = np.maximum(amp, 0.0)  # undershoot below 0 V is not representable
+            # undershoot below 0 V is not representable: clipped, and counted in the budget
+            st.clipped += int(np.count_nonzero(amp < 0.0))
+            amp = np.maximum(amp, 0.0)
     steps_phase = offsets_hz * (TWO_PI / fs)
     baseband = np.cumsum(steps_phase)
     total = float(baseband[-1])
@@ -353,6 +356,7 @@ def _channel_budget(
         latency_rounding_ns=float(rounding),
         hold_frequency_error_hz=st.hold_freq_err,
         hold_detuning_error_rad_per_us=det_err,
+        pre_emphasis_clipped_samples=st.clipped,
     )
 
 

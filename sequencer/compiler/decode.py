@@ -28,12 +28,14 @@ from sequencer.compiler.program import AWGProgram, HardwareProgram
 from sequencer.compiler.synth import TWO_PI, ChannelDrive
 from sequencer.compiler.timeline import Block, ChannelInfo, CompactSequence
 from sequencer.register import Register
+from sequencer.sampled import AtomDrives, Basis, SampledSequence
 
 __all__ = [
     "RoundTripError",
     "atom_rabi_factors",
     "decode",
     "demodulation_filter",
+    "profiled_atom_drives",
     "round_trip_error",
 ]
 
@@ -326,6 +328,34 @@ def atom_rabi_factors(
         raise KeyError(f"no beam makes channel {channel!r}")
     r2 = np.sum((register.coords - np.asarray(beam.center_um)) ** 2, axis=1)
     return np.asarray(np.exp(-r2 / beam.waist_um**2))
+
+
+def profiled_atom_drives(
+    sampled: SampledSequence, hardware: HardwareConfig, basis: Basis = "ground-rydberg"
+) -> AtomDrives:
+    """Per-atom Ω, Δ, φ (shape (N, T)) with each beam's Gaussian profile applied.
+
+    Like :meth:`SampledSequence.atom_drives`, but each channel's Ω at an atom is the
+    beam-centre Ω times :func:`atom_rabi_factors` (channels no beam makes count at 1).
+    """
+    reg = sampled.register
+    n, t = len(reg), sampled.duration_ns
+    field_sum = np.zeros((n, t), dtype=np.complex128)
+    detuning = np.zeros((n, t))
+    for ch in sampled.channels.values():
+        if ch.basis != basis:
+            continue
+        has_beam = hardware.beam_for_channel(ch.name) is not None
+        factors = atom_rabi_factors(reg, hardware, ch.name) if has_beam else np.ones(n)
+        for slot in ch.slots:
+            rows = sorted(reg.ids.index(a) for a in slot.targets)
+            sl = slice(slot.start_ns, slot.stop_ns)
+            drive = ch.amplitude[sl] * np.exp(1j * ch.phase[sl])
+            field_sum[rows, sl] += factors[rows, None] * drive[None, :]
+            detuning[rows, sl] += ch.detuning[sl]
+    amplitude = np.abs(field_sum)
+    phase = np.where(amplitude > 0, np.angle(field_sum), 0.0)
+    return AtomDrives(reg.ids, amplitude, detuning, phase)
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ class ChannelBudget(BaseModel):
     latency_rounding_ns: float
     hold_frequency_error_hz: float
     hold_detuning_error_rad_per_us: float
+    pre_emphasis_clipped_samples: int = 0
 
 
 class ErrorBudget(BaseModel):
