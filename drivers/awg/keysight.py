@@ -76,13 +76,17 @@ def check_arb_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class SequenceEntry:
-    """One ``DATA:SEQ`` entry: an arb, its repeat count, play control and marker."""
+    """One ``DATA:SEQ`` entry: an arb, its repeat count, play control and marker.
+
+    ``marker_point`` (sample index) defaults to 4, inside every legal arb (≥ 8 points)
+    whether the instrument counts the marker window from 0 or from 4.
+    """
 
     arb_name: str
     repeat_count: int = 1
     play_control: PlayControl = "once"
     marker_mode: MarkerMode = "maintain"
-    marker_point: int = 10
+    marker_point: int = 4
 
     def encode(self) -> str:
         """The entry as it appears inside the ``DATA:SEQ`` block."""
@@ -258,6 +262,31 @@ class Keysight33600AChannel(InstrumentChannel, SequenceAWG):
 
     # -- SequenceAWG ----------------------------------------------------------------
 
+    def load_program(
+        self, program: SequenceProgram, *, changed: Sequence[str] | None = None
+    ) -> None:
+        """Upload the segments that are new or ``changed``, write the step table.
+
+        The 33600A cannot replace one arb in volatile memory (loading a name that exists
+        fails with -221; only ``DATA:VOL:CLE`` frees names, all at once). So when a
+        segment to upload already exists there, the channel's volatile memory is cleared
+        and every segment of ``program`` is uploaded again; segments that are neither new
+        nor changed are otherwise left alone.
+        """
+        self.check_program(program)
+        existing = set(self.parent.volatile_catalog(self.number))
+        upload = [
+            segment
+            for segment in program.segments
+            if changed is None or segment.name in changed or segment.name not in existing
+        ]
+        if any(segment.name in existing for segment in upload):
+            self.parent.clear_volatile(self.number)
+            upload = list(program.segments)
+        for segment in upload:
+            self.upload_segment(segment)
+        self.write_step_table(program)
+
     def upload_segment(self, segment: Segment) -> None:
         """A segment is an arb of the same name in volatile memory."""
         self.check_segment(segment)
@@ -367,6 +396,6 @@ class Keysight33600A(SCPIInstrument):
             names = [item.strip() for item in reply.split(",")]
             if any(not (n.startswith('"') and n.endswith('"')) for n in names):
                 raise InstrumentProtocolError(f"catalog reply {reply!r} is not quoted names")
-            return [n.strip('"') for n in names]
+            return [n.strip('"') for n in names if n.strip('"')]
 
         return self.query(f"SOUR{channel}:DATA:VOL:CAT?", parser=parse)

@@ -9,6 +9,7 @@ import pytest
 from drivers_scripted_peer import Step, TCPPeer, steps
 
 from drivers.awg import Keysight33600A, Segment, SequenceProgram, SequenceStep
+from drivers.base import block_header
 from drivers.errors import (
     InstrumentCommandError,
     InstrumentConnectionError,
@@ -96,9 +97,10 @@ def test_sequence_program_maps_onto_arbs_and_data_seq() -> None:
         steps=(SequenceStep("idle", advance="trigger"), SequenceStep("pulse", loops=3)),
         name="shot",
     )
-    body = b'"shot","idle",1,repeatTilTrig,maintain,10,"pulse",3,repeat,maintain,10'
+    body = b'"shot","idle",1,repeatTilTrig,maintain,4,"pulse",3,repeat,maintain,4'
     script = steps(
         HELLO,
+        (b"SOUR1:DATA:VOL:CAT?\n", b'""\n'),
         (b"SOUR1:DATA:ARB:DAC idle,#216" + a.tobytes() + b"\n", b""),
         (b"*OPC?\n", b"1\n"),
         NO_ERROR,
@@ -206,3 +208,57 @@ def test_exchange_before_connect_raises() -> None:
     awg = Keysight33600A("TCPIP::127.0.0.1::9::SOCKET")
     with pytest.raises(InstrumentConnectionError, match="not connected"):
         awg.identify()
+
+
+def test_changed_segment_whose_name_exists_clears_volatile_memory_and_reloads_all() -> None:
+    a = np.zeros(8, dtype=np.int16)
+    b = np.ones(8, dtype=np.int16)
+    program = SequenceProgram(
+        segments=(Segment("a", a), Segment("b", b)),
+        steps=(SequenceStep("a"), SequenceStep("b")),
+        name="s",
+    )
+    body = b'"s","a",1,once,maintain,4,"b",1,once,maintain,4'
+    upload = [
+        (b"SOUR1:DATA:ARB:DAC a,#216" + a.tobytes() + b"\n", b""),
+        (b"*OPC?\n", b"1\n"),
+        NO_ERROR,
+        (b"SOUR1:DATA:ARB:DAC b,#216" + b.tobytes() + b"\n", b""),
+        (b"*OPC?\n", b"1\n"),
+        NO_ERROR,
+    ]
+    script = steps(
+        HELLO,
+        (b"SOUR1:DATA:VOL:CAT?\n", b'"a","b","s"\n'),
+        (b"SOUR1:DATA:VOL:CLE\n", b""),
+        NO_ERROR,
+        *upload,
+        (b"SOUR1:DATA:SEQ " + block_header(len(body)) + body + b"\n", b""),
+        (b"*OPC?\n", b"1\n"),
+        NO_ERROR,
+        (b"SOUR1:FUNC:ARB s\n", b""),
+        NO_ERROR,
+        (b"SOUR1:FUNC ARB\n", b""),
+        NO_ERROR,
+    )
+    with TCPPeer(script) as peer, Keysight33600A(peer.resource) as awg:
+        awg.ch1.load_program(program, changed=["a"])
+
+
+def test_unchanged_segments_already_loaded_are_not_sent_again() -> None:
+    a = np.zeros(8, dtype=np.int16)
+    program = SequenceProgram(segments=(Segment("a", a),), steps=(SequenceStep("a"),), name="s")
+    body = b'"s","a",1,once,maintain,4'
+    script = steps(
+        HELLO,
+        (b"SOUR1:DATA:VOL:CAT?\n", b'"a","s"\n'),
+        (b"SOUR1:DATA:SEQ " + block_header(len(body)) + body + b"\n", b""),
+        (b"*OPC?\n", b"1\n"),
+        NO_ERROR,
+        (b"SOUR1:FUNC:ARB s\n", b""),
+        NO_ERROR,
+        (b"SOUR1:FUNC ARB\n", b""),
+        NO_ERROR,
+    )
+    with TCPPeer(script) as peer, Keysight33600A(peer.resource) as awg:
+        awg.ch1.load_program(program, changed=[])
