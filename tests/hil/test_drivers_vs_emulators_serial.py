@@ -344,3 +344,25 @@ def _wait_for_client(emu: HamamatsuOrcaEmulator) -> None:
             return
         done.wait(0.01)
     raise AssertionError("the frame source never connected")
+
+
+def test_orca_power_cycle_then_settings_and_frames_again(cam, orca_emu):
+    cam.set_exposure(0.002)
+    cam.start_acquisition()
+    cam.wait_for_frame(1, timeout_s=10.0)
+    orca_emu.power_cycle()
+    assert _recover(cam.get_exposure) == pytest.approx(0.01)  # the power-on exposure
+    cam.set_exposure(0.001)
+    cam.stop_acquisition()
+    cam.start_acquisition()
+    cam.read_multiple_images()
+    cam.wait_for_frame(2, timeout_s=10.0)
+    cam.stop_acquisition()
+
+
+def _recover(read):
+    """``read()``, once more if the first attempt raised the drivers' own exception."""
+    try:
+        return read()
+    except InstrumentError:
+        return read()

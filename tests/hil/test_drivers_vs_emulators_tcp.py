@@ -387,3 +387,17 @@ def test_awg_reprogramming_a_changed_segment_replaces_it(awg, awg_emu):
     awg.ch1.load_program(_program(5))
     awg.ch1.load_program(_program(9), changed=["seg_a"])
     np.testing.assert_array_equal(awg_emu.state.channels[0].waveforms["seg_a"], 9)
+
+
+def test_slm_garbage_and_late_replies_to_queries(slm, slm_emu):
+    slm_emu.faults.garbage_next()
+    assert slm.identify() is not None
+    slm_emu.faults.delay_next(3 * TIMEOUT_S)
+    mask = slm.read_mask()
+    np.testing.assert_array_equal(mask, slm_emu.state.mask)
+
+
+def test_slm_power_cycle_blanks_the_mask_and_the_driver_reconnects(slm, slm_emu):
+    slm.write_mask(np.full((64, 96), 9, np.uint16))
+    slm_emu.power_cycle()
+    np.testing.assert_array_equal(slm.read_mask(), np.zeros((64, 96), np.uint16))
