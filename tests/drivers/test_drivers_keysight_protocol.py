@@ -262,3 +262,11 @@ def test_unchanged_segments_already_loaded_are_not_sent_again() -> None:
     )
     with TCPPeer(script) as peer, Keysight33600A(peer.resource) as awg:
         awg.ch1.load_program(program, changed=[])
+
+
+def test_safe_state_on_exit_runs_when_the_block_is_left_by_an_exception() -> None:
+    script = steps(HELLO, (b"OUTP1 OFF\n", b""), NO_ERROR, (b"OUTP2 OFF\n", b""), NO_ERROR)
+    with TCPPeer(script) as peer:
+        with pytest.raises(RuntimeError, match="scan aborted"):
+            with Keysight33600A(peer.resource, safe_state_on_exit=True):
+                raise RuntimeError("scan aborted")
