@@ -376,13 +376,6 @@ def test_awg_sequence_program_maps_onto_the_instrument(awg, awg_emu):
     assert volts.size == 3 * 64 + 64
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InstrumentCommandError,
-    reason="drivers: Keysight33600AChannel.upload_segment re-sends DATA:ARB:DAC under a name "
-    "already in volatile memory; the 33600A refuses that (-221) until DATA:VOL:CLE, so "
-    "load_program(changed=...) cannot replace a segment (INSTRUMENTS.md A5)",
-)
 def test_awg_reprogramming_a_changed_segment_replaces_it(awg, awg_emu):
     awg.ch1.load_program(_program(5))
     awg.ch1.load_program(_program(9), changed=["seg_a"])
