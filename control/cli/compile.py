@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
                 f"quantisation <= {ch.max_quantisation_codes:.3f} LSB "
                 f"(Ω {ch.rabi_quantisation_rad_per_us:.2e} rad/µs), latency rounding "
                 f"{ch.latency_rounding_ns:.3f} ns, hold tone error {ch.hold_frequency_error_hz:.3g}"
-                f" Hz (Δ {ch.hold_detuning_error_rad_per_us:.2e} rad/µs), pre-emphasis "
+                f" Hz (Δ {ch.hold_detuning_error_rad_per_us:.2e} rad/µs, phase drift over the "
+                f"longest lit hold {ch.hold_phase_drift_rad:.2e} rad), pre-emphasis "
                 f"undershoot clipped at 0 V on {ch.pre_emphasis_clipped_samples} samples"
             )
         decoded = decode(program, hardware, calibration)

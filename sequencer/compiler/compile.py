@@ -53,6 +53,7 @@ class _ChannelState:
     max_code: int = 0
     hold_freq_err: float = 0.0
     clipped: int = 0
+    hold_phase_err: float = 0.0
 
 
 def _ceil_to(x: int, g: int) -> int:
@@ -285,7 +286,11 @@ def _synth_channel(
         if a0[0] > 0:
             f_true = d.aom.rf_center_hz + off
             _, f_q = choose_loop_length(np.array([f_true]), fs, 1, n, n)
-            st.hold_freq_err = max(st.hold_freq_err, abs(float(f_q[0]) - f_true))
+            shift = abs(float(f_q[0]) - f_true)
+            st.hold_freq_err = max(st.hold_freq_err, shift)
+            # the phase the held light drifts by over the whole loop, at the atoms
+            drift = TWO_PI * abs(d.aom.optical_factor) * shift * n * loops / fs
+            st.hold_phase_err = max(st.hold_phase_err, drift)
             off = float(f_q[0]) - d.aom.rf_center_hz
         offsets_hz = np.full(n, off)
         phi = np.full(n, ph0[0])
@@ -357,6 +362,7 @@ def _channel_budget(
         hold_frequency_error_hz=st.hold_freq_err,
         hold_detuning_error_rad_per_us=det_err,
         pre_emphasis_clipped_samples=st.clipped,
+        hold_phase_drift_rad=st.hold_phase_err,
     )
 
 

@@ -56,12 +56,14 @@ class _Stream:
     volts: NDArray[np.float64]
     index: NDArray[np.int64]
     cuts: list[int]  # positions i where index[i] - index[i-1] > 1
+    cut_tones_hz: list[float | None]  # exact tone of each cut loop's segment, if a pure tone
 
 
 def _condensed(prog: AWGProgram, channel: int, lsb_v: float, keep: int) -> _Stream:
     parts: list[NDArray[np.int32]] = []
     idx: list[NDArray[np.int64]] = []
     cuts: list[int] = []
+    tones: list[float | None] = []
     pos = 0
     n = 0
     for st in prog.steps:
@@ -79,10 +81,26 @@ def _condensed(prog: AWGProgram, channel: int, lsb_v: float, keep: int) -> _Stre
             tail0 = pos + length * (st.loops - copies)
             idx.append(np.arange(tail0, tail0 + length * copies, dtype=np.int64))
             cuts.append(n + length * copies)
+            tones.append(_loop_tone_hz(seg, prog.sample_rate_hz))
             n += 2 * length * copies
         pos += length * st.loops
     volts = np.concatenate(parts).astype(np.float64) * lsb_v
-    return _Stream(volts, np.concatenate(idx), cuts)
+    return _Stream(volts, np.concatenate(idx), cuts, tones)
+
+
+def _loop_tone_hz(segment: NDArray[np.int32], sample_rate_hz: float) -> float | None:
+    """The frequency of a looped segment that holds a whole number of cycles of one tone.
+
+    Its spectrum is then one DFT bin, m · f_s / L exactly; None if the segment is dark or not
+    a pure tone.
+    """
+    if not np.any(segment):
+        return None
+    power = np.abs(np.fft.rfft(segment.astype(np.float64))) ** 2
+    peak = int(np.argmax(power))
+    if power[peak] < 0.99 * float(np.sum(power)):
+        return None
+    return peak * sample_rate_hz / len(segment)
 
 
 def _decode_channel(
@@ -129,6 +147,10 @@ def _decode_channel(
         ndimage.uniform_filter1d(prod.imag, span, mode="nearest")
     )
     step = np.angle(smooth)
+    # a long loop's tone is known exactly from its segment: use it for the held value
+    for c, tone in zip(stream.cuts, stream.cut_tones_hz):
+        if tone is not None:
+            step[c - 1] = step[c] = TWO_PI * (tone - aom.rf_center_hz) / fs
     # map atom times to stream positions
     real = (t_ns - t0_ns) * fs * 1e-9
     pos = np.searchsorted(stream.index, real, side="right") - 1
@@ -288,6 +310,10 @@ def _assemble(
         # where the light is off Δ is not observable: take Pulser's convention Δ = 0 there
         # (the phase the dark time accumulated shows up in φ when the light returns)
         lz = np.where(lit, lz, 0.0)
+        raw = lz.copy()
+        held = np.concatenate(
+            [np.full(i1 - i0, is_hold, dtype=bool) for i0, i1, _, is_hold in order_vals]
+        )
         # median within each lit run: a phase step (a short frequency spike) is removed,
         # steps and ramps of Δ are kept, also at the run's ends ("nearest" padding)
         edges = np.flatnonzero(np.diff(lit.astype(np.int8))) + 1
@@ -295,6 +321,7 @@ def _assemble(
         for lo, hi in itertools.pairwise(bounds):
             if lit[lo] and hi - lo > 2:
                 lz[lo:hi] = ndimage.median_filter(lz[lo:hi], size=window, mode="nearest")
+        lz[held] = raw[held]  # a hold's Δ is measured over the whole loop: keep it
         power = (r / d.rabi_per_sqrt_w) ** 2
         detuning = lz + d.light_shift_per_w * power
         integral = (np.cumsum(lz * weight) - lz * weight + 0.5 * lz) * 1e-3

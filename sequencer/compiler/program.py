@@ -134,6 +134,7 @@ class ChannelBudget(BaseModel):
     hold_frequency_error_hz: float
     hold_detuning_error_rad_per_us: float
     pre_emphasis_clipped_samples: int = 0
+    hold_phase_drift_rad: float = 0.0
 
 
 class ErrorBudget(BaseModel):
