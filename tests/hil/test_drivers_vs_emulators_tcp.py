@@ -394,3 +394,26 @@ def test_slm_power_cycle_blanks_the_mask_and_the_driver_reconnects(slm, slm_emu)
     slm.write_mask(np.full((64, 96), 9, np.uint16))
     slm_emu.power_cycle()
     np.testing.assert_array_equal(slm.read_mask(), np.zeros((64, 96), np.uint16))
+
+
+def test_awg_block_download_carries_every_newline_byte(awg, awg_emu):
+    codes = np.random.default_rng(8).integers(-32767, 32768, 50_000).astype(np.int16)
+    awg.ch1.upload_arb("big", codes)
+    awg.ch1.play_arb("big")
+    awg.write_checked('MMEM:STOR:DATA1 "INT:\\big.arb"')
+    text = awg.query_block('MMEM:UPL? "INT:\\big.arb"')
+    assert text == awg_emu.state.files["INT:\\BIG.ARB"]
+    assert text.count(b"\n") > 50_000
+    np.testing.assert_array_equal(np.array(text.split(b"Data:\r\n")[1].split(), int), codes)
+
+
+def test_awg_corrupt_block_download_raises_then_recovers(awg, awg_emu):
+    awg.ch1.upload_arb("small", np.arange(32, dtype=np.int16))
+    awg.ch1.play_arb("small")
+    awg.write_checked('MMEM:STOR:DATA1 "INT:\\small.arb"')
+    awg_emu.faults.corrupt_next_block()
+    try:
+        text = awg.query_block('MMEM:UPL? "INT:\\small.arb"')
+    except InstrumentError:
+        text = awg.query_block('MMEM:UPL? "INT:\\small.arb"')
+    assert text == awg_emu.state.files["INT:\\SMALL.ARB"]

@@ -324,3 +324,48 @@ def test_error_queue_overflow_ends_in_minus_350(client):
         client.write(b"BOGUS")
     codes = [client.query(b"SYST:ERR?").split(b",")[0] for _ in range(21)]
     assert codes[:19] == [b"-113"] * 19 and codes[19] == b"-350" and codes[20] == b"+0"
+
+
+def read_block(c: Client) -> bytes:
+    assert c.file.read(1) == b"#"
+    n = int(c.file.read(1))
+    payload = c.file.read(int(c.file.read(n)))
+    assert c.file.read(1) == b"\n"
+    return payload
+
+
+def test_files_go_both_ways_as_blocks(awg, client):
+    codes = np.array([0, 10, -10, 32767, -32767, 2570, 5, 6], ">i2")
+    client.write(b"DATA:ARB:DAC w1," + block(codes.tobytes()))
+    client.write(b'FUNC:ARB w1;:MMEM:STOR:DATA1 "INT:\\w1.arb"')
+    client.write(b'MMEM:UPL? "INT:\\w1.arb"')
+    text = read_block(client)
+    assert text.startswith(b"File Format:1.10\r\n") and b"Data Points:8\r\n" in text
+    assert text.split(b"Data:\r\n")[1].split() == [b"%d" % v for v in codes]
+    client.write(b'MMEM:DOWN:FNAM "INT:\\copy.arb"')
+    client.write(b"MMEM:DOWN:DATA " + block(text))
+    client.write(b'MMEM:LOAD:DATA2 "INT:\\copy.arb"')
+    assert client.query(b"SYST:ERR?") == b'+0,"No error"\n'
+    np.testing.assert_array_equal(awg.state.channels[1].waveforms["copy"], codes)
+
+
+def test_missing_file_is_minus_256_and_files_survive_power_cycle(awg, client):
+    client.write(b'MMEM:UPL? "INT:\\none.arb"')
+    assert client.query(b"SYST:ERR?").startswith(b'-256,"File name not found')
+    client.write(b'MMEM:DOWN:FNAM "INT:\\keep.arb"')
+    client.write(b"MMEM:DOWN:DATA " + block(b"Data:\r\n1\r\n"))
+    client.query(b"*OPC?")
+    awg.power_cycle()
+    again = Client(awg.port)
+    again.write(b'MMEM:UPL? "INT:\\keep.arb"')
+    assert read_block(again) == b"Data:\r\n1\r\n"
+    again.close()
+
+
+def test_corrupt_outgoing_block_declares_more_than_it_sends(awg, client):
+    client.write(b'MMEM:DOWN:FNAM "INT:\\f.arb"')
+    client.write(b"MMEM:DOWN:DATA " + block(b"x" * 40))
+    client.query(b"*OPC?")
+    awg.faults.corrupt_next_block()
+    client.write(b'MMEM:UPL? "INT:\\f.arb"')
+    assert client.file.read(4) == b"#256"  # 40 bytes follow, not 56

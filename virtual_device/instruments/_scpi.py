@@ -53,6 +53,8 @@ SCPI_MESSAGES = {
     -223: "Too much data",
     -224: "Illegal parameter value",
     -230: "Data corrupt or stale",
+    -256: "File name not found",
+    -257: "File name error",
     -350: "Queue overflow",
     -410: "Query INTERRUPTED",
 }

@@ -8,7 +8,13 @@ Command set per INSTRUMENTS.md A5 and the 33500/33600 Operating and Service Guid
 ``DATA:VOL:CLE``, ``DATA:VOL:CAT?``, ``DATA:VOL:FREE?``, ``DATA:ATTR:POIN? [<name>]``,
 ``FUNC``, ``FUNC:ARB``, ``FUNC:ARB:SRAT|FILT|ADV``, ``FREQ``, ``VOLT``, ``VOLT:OFFS``,
 ``VOLT:HIGH|LOW``, ``OUTP[:STAT]``, ``OUTP:LOAD``, ``BURS:STAT|MODE|NCYC``, ``TRIG:SOUR``,
-``TRIG``, ``*TRG``, ``*IDN?``, ``*RST``, ``*CLS``, ``*OPC?``, ``SYST:ERR?``.
+``TRIG``, ``*TRG``, ``*IDN?``, ``*RST``, ``*CLS``, ``*OPC?``, ``SYST:ERR?``, and the
+internal file system with blocks both ways: ``MMEM:STOR:DATA<ch> "<file>"`` (the selected
+arb as a text ``.arb`` file: ``File Format:1.10`` header lines, ``Data:``, one code per
+line, CR LF), ``MMEM:UPL? "<file>"`` (the file as a definite-length block),
+``MMEM:DOWN:FNAM "<file>"`` + ``MMEM:DOWN:DATA <block>``, ``MMEM:LOAD:DATA<ch> "<file>"``
+(into volatile memory under the file's stem), ``MMEM:DEL``; a missing file is
+``-256,"File name not found"``. Files survive a power cycle.
 
 Errors follow the instrument: a bad command queues ``-113,"Undefined header"``, a value out
 of range is clipped to the limit with ``-222,"Data out of range; value clipped to …"`` (what
@@ -17,8 +23,10 @@ window reduces the amplitude with ``-221,"Settings conflict; …"``. A failed qu
 reply. Loading an arb under a name already in volatile memory fails (``-221``), as the
 manual says; ``DATA:VOL:CLE`` first.
 
-Faults: :meth:`~Faults.corrupt_next_block` makes the next *received* block arrive damaged:
-the instrument rejects it with ``-161,"Invalid block data"`` and loads nothing.
+Faults: :meth:`~Faults.corrupt_next_block` damages the next block either way: a received
+one arrives damaged (the instrument rejects it with ``-161,"Invalid block data"`` and loads
+nothing); a sent one (``MMEM:UPL?``) has a length field 16 bytes longer than its payload,
+so a client waiting for the rest times out.
 
 Limits are configurable through :class:`Keysight33600ALimits` (defaults: 33622A with the
 standard 4 MSa memory per channel).
@@ -38,6 +46,7 @@ from virtual_device.instruments._scpi import (
     ScpiEmulator,
     ScpiError,
     compile_header,
+    format_block,
     parse_block,
     parse_bool,
     parse_choice,
@@ -139,6 +148,8 @@ class Keysight33600AState:
 
     byte_order: str = "NORM"
     channels: list[AwgChannelState] = field(default_factory=list)
+    #: Non-volatile files by upper-cased name (``INT:/NAME.ARB``); they survive power cycles.
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 class Keysight33600AEmulator(ScpiEmulator):
@@ -160,9 +171,11 @@ class Keysight33600AEmulator(ScpiEmulator):
 
     def reset_state(self) -> None:
         """Power-on state: default settings and empty volatile memory."""
+        files = self.state.files if hasattr(self, "state") else {}
         self.state = Keysight33600AState(
-            channels=[AwgChannelState() for _ in range(self.limits.channels)]
+            channels=[AwgChannelState() for _ in range(self.limits.channels)], files=files
         )
+        self._download_name: str | None = None
         self.errors.clear()
 
     def _reset_settings(self) -> None:
@@ -360,6 +373,12 @@ class Keysight33600AEmulator(ScpiEmulator):
         add("[SOURce#]:DATA:ARBitrary:DAC", set=lambda a, s: self._load_arb(a.encode(), s, True))
         add("[SOURce#]:DATA:ARBitrary", set=lambda a, s: self._load_arb(a.encode(), s, False))
         add("[SOURce#]:DATA:SEQuence", set=lambda a, s: self._load_sequence(a.encode(), s))
+        add("MMEMory:STORe:DATA#", set=self._store_file)
+        add("MMEMory:LOAD:DATA#", set=self._load_file)
+        add("MMEMory:UPLoad", query=self._upload_file)
+        add("MMEMory:DOWNload:FNAMe", set=self._download_name_set)
+        add("MMEMory:DOWNload:DATA", set=lambda a, s: self._download_data(a.encode("latin-1")))
+        add("MMEMory:DELete", set=self._delete_file)
 
     def execute_binary(self, session: Session, header: str, args: bytes) -> str | bytes | None:
         """Blocks are only accepted by ``DATA:ARB``, ``DATA:ARB:DAC`` and ``DATA:SEQ``."""
@@ -367,6 +386,7 @@ class Keysight33600AEmulator(ScpiEmulator):
             "[SOURce#]:DATA:ARBitrary:DAC": lambda a, s: self._load_arb(a, s, True),
             "[SOURce#]:DATA:ARBitrary": lambda a, s: self._load_arb(a, s, False),
             "[SOURce#]:DATA:SEQuence": self._load_sequence,
+            "MMEMory:DOWNload:DATA": lambda a, s: self._download_data(a),
         }
         for spec, handler in binary.items():
             for pattern in compile_header(spec):
@@ -376,6 +396,95 @@ class Keysight33600AEmulator(ScpiEmulator):
                     handler(args, suffixes)
                     return None
         return super().execute_binary(session, header, args)
+
+    # -- files: binary blocks from the instrument ------------------------------------------
+
+    def _file_key(self, args: str) -> str:
+        name = unquote(args)
+        if not name:
+            raise ScpiError(-109, "file name")
+        return name.upper()
+
+    def _store_file(self, args: str, suffixes: tuple[int | None, ...]) -> None:
+        """``MMEM:STOR:DATA<ch> "<file>"``: the channel's arb as a text ``.arb`` file."""
+        _, channel = self._channel(suffixes)
+        key = self._file_key(args)
+        if channel.arb not in channel.waveforms:
+            raise ScpiError(-221, f"channel plays {channel.arb!r}, not a volatile arb")
+        codes = channel.waveforms[channel.arb]
+        high = channel.offset_v + channel.amplitude_vpp / 2.0
+        low = channel.offset_v - channel.amplitude_vpp / 2.0
+        header = (
+            "File Format:1.10\r\nChecksum:0\r\nChannel Count:1\r\n"
+            f"Sample Rate:{channel.sample_rate_hz:.6f}\r\nHigh Level:{high:.6f}\r\n"
+            f"Low Level:{low:.6f}\r\nMarker Point:{max(0, codes.size // 2)}\r\n"
+            'Data Type:"short"\r\nFilter:"normal"\r\n'
+            f"Data Points:{codes.size}\r\nData:\r\n"
+        )
+        body = "\r\n".join(str(int(v)) for v in codes) + "\r\n"
+        self.state.files[key] = (header + body).encode("ascii")
+        self.notify("files", None, key)
+
+    def _load_file(self, args: str, suffixes: tuple[int | None, ...]) -> None:
+        """``MMEM:LOAD:DATA<ch> "<file>"``: a text ``.arb`` file into volatile memory."""
+        number, channel = self._channel(suffixes)
+        key = self._file_key(args)
+        if key not in self.state.files:
+            raise ScpiError(-256, f"file {unquote(args)!r} not found")
+        text = self.state.files[key].decode("latin-1")
+        _, marker, data = text.partition("Data:")
+        if not marker:
+            raise ScpiError(-257, "not an arb file (no 'Data:' line)")
+        try:
+            codes = np.array([int(v) for v in data.split()], dtype=np.int64)
+        except ValueError:
+            raise ScpiError(-257, "arb file data are not integers") from None
+        if codes.size and (codes.min() < -32767 or codes.max() > 32767):
+            raise ScpiError(-222, "arb file codes outside -32767...+32767")
+        stem = unquote(args).replace("/", "\\").rsplit("\\", 1)[-1].rsplit(".", 1)[0]
+        if not _NAME.match(stem):
+            raise ScpiError(-224, f"arb name {stem!r} from the file name is not valid")
+        if stem in channel.waveforms:
+            raise ScpiError(-221, f"arb {stem!r} already exists in volatile memory")
+        waveforms = dict(channel.waveforms)
+        waveforms[stem] = codes.astype(np.int16)
+        self._set(number, channel, "waveforms", waveforms)
+
+    def _upload_file(self, args: str, suffixes: tuple[int | None, ...]) -> bytes:
+        """``MMEM:UPL? "<file>"``: the file as a definite-length block."""
+        key = self._file_key(args)
+        if key not in self.state.files:
+            raise ScpiError(-256, f"file {unquote(args)!r} not found")
+        block = format_block(self.state.files[key])
+        if self.faults.take_corrupt_block():
+            # Damaged on the way out: the length field claims more than is sent.
+            n = block[1] - 0x30
+            length = int(block[2 : 2 + n]) + 16
+            block = b"#" + str(len(str(length))).encode() + str(length).encode() + block[2 + n :]
+        return block
+
+    def _download_name_set(self, args: str, suffixes: tuple[int | None, ...]) -> None:
+        self._download_name = self._file_key(args)
+
+    def _download_data(self, args: bytes) -> None:
+        if self._download_name is None:
+            raise ScpiError(-221, "MMEM:DOWN:FNAM first")
+        data = args.lstrip()
+        if data.startswith(b"#"):
+            if self.faults.take_corrupt_block():
+                raise ScpiError(-161, "block damaged in transit")
+            payload, rest = parse_block(data)
+            if rest.strip():
+                raise ScpiError(-108, "data after the block")
+        else:
+            payload = data
+        self.state.files[self._download_name] = bytes(payload)
+        self.notify("files", None, self._download_name)
+
+    def _delete_file(self, args: str, suffixes: tuple[int | None, ...]) -> None:
+        key = self._file_key(args)
+        if self.state.files.pop(key, None) is None:
+            raise ScpiError(-256, f"file {unquote(args)!r} not found")
 
     def _set_border(self, args: str, suffixes: tuple[int | None, ...]) -> None:
         value = parse_choice(
