@@ -86,7 +86,16 @@ def compile_sequence(
     )
     if compact.duration_ns == 0:
         raise CompileError("the sequence is empty (0 ns)")
-    drives = {nm: ChannelDrive.build(nm, hardware, calibration) for nm in compact.channels}
+    drives = {
+        nm: ChannelDrive.build(nm, hardware, calibration, basis=info.basis)
+        for nm, info in compact.channels.items()
+    }
+    beams = [d.beam.name for d in drives.values()]
+    if len(set(beams)) != len(beams):
+        raise CompileError(
+            f"two channels would drive the same beam: {dict(zip(drives, beams))}; one beam makes "
+            "one channel"
+        )
     for nm, info in compact.channels.items():
         if info.addressing != "Global":
             raise CompileError(f"channel {nm!r}: only global channels can be compiled")

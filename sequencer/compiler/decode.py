@@ -193,7 +193,16 @@ def decode(
     """
     calibration = calibration or CompilerCalibration.nominal(hardware)
     duration = program.duration_ns
-    drives = {nm: ChannelDrive.build(nm, hardware, calibration) for nm in program.channels}
+    drives = {
+        nm: ChannelDrive.build(
+            nm,
+            hardware,
+            calibration,
+            basis=info.get("basis", "ground-rydberg"),
+            beam_name=info.get("beam"),
+        )
+        for nm, info in program.channels.items()
+    }
     # First pass on a coarse grid just to learn where every channel holds.
     hold_sets: list[list[tuple[float, float]]] = []
     for d in drives.values():

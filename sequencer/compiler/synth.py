@@ -18,6 +18,8 @@ from sequencer.compiler.hardware import AOMConfig, BeamConfig, HardwareConfig
 __all__ = ["ChannelDrive", "choose_loop_length", "pre_emphasize", "rf_codes"]
 
 TWO_PI = 2.0 * math.pi
+# Pulser's ids of the global channels, by basis: where a user-named channel is routed
+_GLOBAL_IDS = {"ground-rydberg": "rydberg_global", "digital": "raman_global"}
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,36 @@ class ChannelDrive:
 
     @classmethod
     def build(
-        cls, channel: str, hardware: HardwareConfig, calibration: CompilerCalibration
+        cls,
+        channel: str,
+        hardware: HardwareConfig,
+        calibration: CompilerCalibration,
+        *,
+        basis: str = "ground-rydberg",
+        beam_name: str | None = None,
     ) -> ChannelDrive:
-        """Assemble the mapping of ``channel`` from the hardware and calibration."""
-        beam = hardware.beam_for_channel(channel)
+        """Assemble the mapping of ``channel`` from the hardware and calibration.
+
+        The beam is the one named ``beam_name``, else the one that makes ``channel``, else
+        (a user-named global channel, as Pulser's ``declare_channel("ising",
+        "rydberg_global")``) the one making the device channel of ``basis``:
+        ``rydberg_global`` or ``raman_global``. Calibration is looked up under the beam's
+        channel id.
+        """
+        beam = None
+        if beam_name is not None:
+            beam = next((b for b in hardware.beams if b.name == beam_name), None)
+        if beam is None:
+            beam = hardware.beam_for_channel(channel)
+        if beam is None and basis in _GLOBAL_IDS:
+            beam = hardware.beam_for_channel(_GLOBAL_IDS[basis])
         if beam is None:
             raise HardwareLimitError(
                 f"channel {channel!r}: no beam in hardware {hardware.name!r} makes it; "
                 f"beams make {sorted(b.channel for b in hardware.beams)}"
             )
         aom = hardware.aom(beam.aom)
-        cal = calibration.channel(channel)
+        cal = calibration.channel(beam.channel)
         return cls(
             channel=channel,
             beam=beam,

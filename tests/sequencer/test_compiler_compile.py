@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sequencer import ChannelSamples, Register, SampledSequence, TargetSlot
 from sequencer.compiler import (
     CompactSequence,
+    CompileError,
     HardwareConfig,
     HardwareLimitError,
     HardwareProgram,
@@ -172,8 +173,25 @@ def test_frequency_outside_the_aom_band_is_refused() -> None:
 
 
 def test_unrouted_channel_is_refused() -> None:
+    data = HW.model_dump(mode="json")
+    data["beams"] = [b for b in data["beams"] if b["channel"] != "raman_global"]
+    hw = HardwareConfig.model_validate(data)
     with pytest.raises(HardwareLimitError, match="no beam"):
-        compile_sequence(_seq(rydberg_local=_pulse(1000, 5.0)), HW, CAL)
+        compile_sequence(_seq(raman_global=_pulse(1000, 5.0)), hw, CAL)
+
+
+def test_a_user_named_global_channel_goes_to_its_basis_beam() -> None:
+    seq = _seq(ising=_pulse(1000, 5.0))
+    prog = compile_sequence(seq, HW, CAL)
+    assert prog.channels["ising"]["beam"] == "rydberg_420"
+    seen = decode(prog, HW, CAL, rise_time=False).to_sampled()
+    assert np.max(seen.channels["ising"].amplitude) == pytest.approx(5.0, rel=0.02)
+
+
+def test_two_channels_on_one_beam_are_refused() -> None:
+    seq = _seq(ising=_pulse(1000, 5.0), rydberg_global=_pulse(1000, 5.0))
+    with pytest.raises(CompileError, match="same beam"):
+        compile_sequence(seq, HW, CAL)
 
 
 def test_pre_emphasis_overshoot_beyond_rf_limit_is_refused() -> None:
