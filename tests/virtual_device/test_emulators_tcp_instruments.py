@@ -286,16 +286,40 @@ def test_slm_corrupt_block_damages_the_length_field(slm, sc):
 
 def test_dlcpro_monitoring_line_pushes_subscribed_values(dlc, cl):
     monitor = Client(int(dlc.monitoring_resource.split("::")[2]))
-    monitor.sock.sendall(b"(add 'laser1:dl:cc:current-set)\r\n")
-    first = monitor.file.readline()
-    assert first.endswith(b" 'laser1:dl:cc:current-set 0.0)\r\n") and first.startswith(b"(20")
-    ask(cl, b"(param-set! 'laser1:dl:cc:current-set 42.0)")
-    assert monitor.file.readline().endswith(b" 'laser1:dl:cc:current-set 42.0)\r\n")
-    monitor.sock.sendall(b"(add 'laser1:bogus)\r\n")
-    assert monitor.file.readline().startswith(b"(Error: -2 (")
-    monitor.sock.sendall(b"(remove 'laser1:dl:cc:current-set)\r\n")
-    ask(cl, b"(param-set! 'laser1:dl:cc:current-set 43.0)")
-    monitor.sock.sendall(b"(add 'ul)\r\n")
-    assert monitor.file.readline().endswith(b" 'ul 1)\r\n")  # nothing about current-set
-    assert "monitoring" in dlc.endpoints
-    monitor.close()
+    try:
+        monitor.sock.sendall(b"(add 'laser1:dl:cc:current-set)\r\n")
+        first = monitor.file.readline()
+        assert first.startswith(b"(20")
+        assert first.endswith(b" 'laser1:dl:cc:current-set 0.0)\r\n")
+        ask(cl, b"(param-set! 'laser1:dl:cc:current-set 42.0)")
+        assert monitor.file.readline().endswith(b" 'laser1:dl:cc:current-set 42.0)\r\n")
+        monitor.sock.sendall(b"(add 'laser1:bogus)\r\n")
+        assert monitor.file.readline().startswith(b"(Error: -2 (")
+        monitor.sock.sendall(b"(remove 'laser1:dl:cc:current-set)\r\n(add 'ul)\r\n")
+        assert monitor.file.readline().endswith(b" 'ul 1)\r\n")  # the remove is done
+        ask(cl, b"(param-set! 'laser1:dl:cc:current-set 43.0)")
+        monitor.sock.sendall(b"(add 'fw-ver)\r\n")
+        assert b"'fw-ver " in monitor.file.readline()  # nothing about current-set came
+        assert "monitoring" in dlc.endpoints
+    finally:
+        monitor.close()
+
+
+def test_dlcpro_serial_line_behaves_as_the_sdk_expects():
+    serial = pytest.importorskip("serial")
+    with TopticaDLCProEmulator(transport="pty") as emu:
+        port = serial.Serial(emu.device_path, timeout=2.0)
+        try:
+            # pyserial flushes input on open, so the power-on banner is gone: echo is on.
+            port.write(b"(param-ref 'ul)\n")
+            assert port.read_until(b"\n> ") == b"(param-ref 'ul)\r\n1\r\n> "
+            emu.power_cycle()  # with the port open, the banner arrives
+            banner = port.read_until(b"\n> ")
+            assert banner.startswith(b"DeCoF Command Line\r\n") and banner.endswith(b"\r\n> ")
+            port.write(b"\x12\x03")  # what the SDK sends after opening: echo off, cancel
+            assert port.read_until(b"\n> ") == b"\r\n> "
+            port.write(b"(param-ref 'ul)\n")
+            assert port.read_until(b"\n> ") == b"1\r\n> "
+        finally:
+            port.close()
+    assert _no_threads(emu.name)

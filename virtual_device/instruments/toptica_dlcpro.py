@@ -14,8 +14,11 @@ Errors are replies starting ``Error:`` (the SDK's ``decode_value`` raises ``Deco
 them). The real firmware's error numbers are not in the sources; this emulator uses
 ``Error: -1 syntax error``, ``-2 unknown parameter``, ``-3 parameter is read-only``,
 ``-4 wrong type``, ``-5 value out of range`` and ``-6 unknown command``, followed by the
-details. The command line (TCP, no echo) and the monitoring line are emulated; the serial
-variant (echo, ``\r\n> ``) is not.
+details. The command line over TCP (no echo, banner on every connection), the monitoring
+line, and the command line over serial (``transport="pty"``) are emulated. On serial, as
+the SDK's ``SerialConnection`` expects: the banner goes out once at power-on; the device
+echoes every byte (CR/LF as CR LF) until it receives Ctrl-R (``\x12``, echo off); Ctrl-C
+(``\x03``) cancels a partial command and sends a fresh prompt; replies end ``\r\n> ``.
 
 Monitoring line (port 1999 in a lab; :attr:`TopticaDLCProEmulator.monitoring_resource`
 here): no banner; a client sends ``(add 'name)\r\n`` or ``(remove 'name)\r\n`` and the
@@ -193,6 +196,31 @@ class _DecofSession(Session):
         self.link.send(emulator.banner().encode() + emulator.reply_terminator)
 
 
+class _DecofSerialSession(Session):
+    r"""The serial command line: echo (off with Ctrl-R), Ctrl-C cancels, ``\r\n> `` prompts."""
+
+    def __init__(self, emulator: TopticaDLCProEmulator, link: Link) -> None:
+        super().__init__(emulator, link)
+        self.dlc = emulator
+
+    def feed(self, data: bytes) -> None:
+        generation = self._generation
+        for index, byte in enumerate(data):
+            if generation != self._generation:
+                return
+            if byte == 0x12:  # Ctrl-R: echo off
+                self.dlc.serial_echo = False
+                continue
+            if byte == 0x03:  # Ctrl-C: cancel the interpreter state, new prompt
+                self.splitter.reset()
+                self.link.send(b"\r\n> ")
+                continue
+            if self.dlc.serial_echo:
+                self.link.send(b"\r\n" if byte in (0x0A, 0x0D) else bytes([byte]))
+            for message in self.splitter.feed(data[index : index + 1]):
+                self.emulator.process(self, message)
+
+
 class _MonitoringSession(Session):
     """The monitoring line: ``(add 'name)`` / ``(remove 'name)``; values are pushed."""
 
@@ -244,21 +272,37 @@ class TopticaDLCProEmulator(Emulator):
             self._monitoring.drop_all()
 
     def power_cycle(self) -> None:
-        """Power off and on: the monitoring line drops too."""
+        """Power off and on: the monitoring line drops too; serial echo is back on."""
         self._drop_monitors()
         super().power_cycle()
+        self._serial_banner()
 
     def reset_state(self) -> None:
-        """Power-on parameters (emission off, current 0 mA)."""
+        """Power-on parameters (emission off, current 0 mA); serial echo on."""
         self.state = TopticaDLCProState(_default_parameters(self.serial_number))
+        #: Serial line only: the device echoes what it receives until Ctrl-R (0x12).
+        self.serial_echo = True
 
     # -- monitoring line (port 1999 in a lab) ---------------------------------------------------
 
     def started(self) -> None:
-        """Open the monitoring line on its own TCP port."""
+        """Open the monitoring line on its own TCP port; on a serial line, greet once."""
         server = _TcpServer(self, self.host, self._monitoring_port_requested, self._new_monitor)
         server.start(f"{self.name}-monitoring")
         self._monitoring = server
+        self._serial_banner()
+
+    def _serial_banner(self) -> None:
+        # A serial line has no connection: the banner goes out once at power-on and waits
+        # in the line's buffer for whoever opens the port.
+        link = self._serial_link()
+        if link is not None:
+            link.send(self.banner().replace("\n", "\r\n").encode() + b"\r\n> ")
+
+    def _serial_link(self) -> Link | None:
+        server = self._server
+        session = getattr(server, "_session", None)
+        return session.link if session is not None and self.transport == "pty" else None
 
     def stopped(self) -> None:
         """Close the monitoring line."""
@@ -330,7 +374,9 @@ class TopticaDLCProEmulator(Emulator):
         )
 
     def new_session(self, link: Any) -> Session:
-        """A command-line session that greets the client."""
+        """A command-line session: TCP greets each client; serial echoes (see the module)."""
+        if self.transport == "pty":
+            return _DecofSerialSession(self, link)
         return _DecofSession(self, link)
 
     def _update_derived(self) -> None:
@@ -367,6 +413,8 @@ class TopticaDLCProEmulator(Emulator):
         except _DecofError as error:
             self.record_error(str(error))
             reply = str(error)
+        if self.transport == "pty":
+            return ascii_text(reply).replace("\n", "\r\n").encode() + b"\r\n> "
         return ascii_text(reply).encode() + self.reply_terminator
 
     def _evaluate(self, form: Any) -> str:
