@@ -308,8 +308,6 @@ class HamamatsuOrcaEmulator(Emulator):
             attr, allowed = choices[name]
             if len(arg) != 1 or arg.upper() not in allowed:
                 raise _OrcaError("E5", f"{name} {arg}: allowed {', '.join(allowed)}")
-            if name == "SMD" and arg.upper() == "S" and st.binning == 1:
-                pass  # binning scan with SPX 1 is legal; the frame is simply unbinned
             self._set(attr, arg.upper())
             self._wake.set()
             return f"{name} {arg.upper()}", False
