@@ -642,7 +642,10 @@ class _PtyServer:
                 continue
             last_input = time.monotonic()
             idle_pending = True
-            session.feed(data)
+            try:
+                session.feed(data)
+            except Exception:  # the line was reset under us (drop, power cycle): input lost
+                session.reset()
 
     def stop(self) -> None:
         self.stop_event.set()
