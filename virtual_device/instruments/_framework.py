@@ -481,6 +481,7 @@ class _TcpServer:
     def _serve(self, link: _TcpLink) -> None:
         sock = link.sock
         buffer = bytearray(_RECV_BYTES)
+        view = memoryview(buffer)
         try:
             session = self._session_factory(link)
             session.opened()
@@ -510,7 +511,7 @@ class _TcpServer:
                     break
                 last_input = time.monotonic()
                 idle_pending = True
-                session.feed(bytes(buffer[:n]))
+                session.feed(bytes(view[:n]))
         finally:
             link.drop()
             with contextlib.suppress(OSError):

@@ -276,8 +276,11 @@ def parse_choice(text: str, what: str, choices: dict[str, str]) -> str:
     raise ScpiError(-224, f"{what} {text.strip()!r}: allowed are {allowed}")
 
 
-def parse_block(data: bytes) -> tuple[bytes, bytes]:
-    """Split ``#<n><len><payload><rest>`` into ``(payload, rest)``; ``-161`` if malformed."""
+def parse_block(data: bytes) -> tuple[memoryview, bytes]:
+    """Split ``#<n><len><payload><rest>`` into ``(payload, rest)``; ``-161`` if malformed.
+
+    The payload is a zero-copy ``memoryview`` of ``data`` (uploads are megabytes).
+    """
     if len(data) < 2 or data[0:1] != b"#" or not 0x31 <= data[1] <= 0x39:
         raise ScpiError(-161, "expected a definite-length block #<n><len><bytes>")
     n = data[1] - 0x30
@@ -288,7 +291,8 @@ def parse_block(data: bytes) -> tuple[bytes, bytes]:
     start = 2 + n
     if len(data) < start + length:
         raise ScpiError(-161, f"block declares {length} bytes, {len(data) - start} arrived")
-    return data[start : start + length], data[start + length :]
+    view = memoryview(data)
+    return view[start : start + length], bytes(view[start + length :])
 
 
 def format_block(payload: bytes) -> bytes:

@@ -473,12 +473,13 @@ class Keysight33600AEmulator(ScpiEmulator):
         if data.startswith(b"#"):
             if self.faults.take_corrupt_block():
                 raise ScpiError(-161, "block damaged in transit")
-            payload, rest = parse_block(data)
+            view, rest = parse_block(data)
             if rest.strip():
                 raise ScpiError(-108, "data after the block")
+            payload = bytes(view)
         else:
             payload = data
-        self.state.files[self._download_name] = bytes(payload)
+        self.state.files[self._download_name] = payload
         self.notify("files", None, self._download_name)
 
     def _delete_file(self, args: str, suffixes: tuple[int | None, ...]) -> None:
@@ -645,7 +646,8 @@ class Keysight33600AEmulator(ScpiEmulator):
             raise ScpiError(-109, "DATA:ARB needs <name>,<data>")
         if not _NAME.match(name):
             raise ScpiError(-224, f"arb name {name!r}: 1–12 letters, digits or _, letter first")
-        data = data.lstrip()
+        if not data.startswith(b"#"):
+            data = data.lstrip()
         little = self.state.byte_order == "SWAP"
         if data.startswith(b"#"):
             if self.faults.take_corrupt_block():
@@ -670,7 +672,7 @@ class Keysight33600AEmulator(ScpiEmulator):
         if dac:
             if values.size and (values.min() < -32767 or values.max() > 32767):
                 raise ScpiError(-222, "DAC codes must be within -32767…+32767")
-            codes = values.astype(np.int16)
+            codes = np.array(values, dtype=np.int16)  # one copy, native byte order
         else:
             if values.size and (np.abs(values).max() > 1.0 or not np.all(np.isfinite(values))):
                 raise ScpiError(-222, "normalised values must be within -1.0…+1.0")
@@ -685,7 +687,7 @@ class Keysight33600AEmulator(ScpiEmulator):
         if self._used_points(channel) + codes.size > lim.max_points_per_channel:
             raise ScpiError(-223, f"volatile memory full ({lim.max_points_per_channel} points)")
         waveforms = dict(channel.waveforms)
-        waveforms[name] = codes.copy()
+        waveforms[name] = codes
         self._set(number, channel, "waveforms", waveforms)
 
     def _load_sequence(self, args: bytes, suffixes: tuple[int | None, ...]) -> None:
@@ -697,7 +699,7 @@ class Keysight33600AEmulator(ScpiEmulator):
             payload, rest = parse_block(data)
             if rest.strip():
                 raise ScpiError(-108, "data after the block")
-            text = payload.decode("latin-1")
+            text = bytes(payload).decode("latin-1")
         else:
             text = data.decode("latin-1")
         fields = split_args(text)
