@@ -38,12 +38,19 @@ def coords_for(kind: str, n: int) -> np.ndarray:
 
 
 def build_sequence(coords: np.ndarray) -> Any:
+    import dataclasses
+
     from pulser import Pulse, Register, Sequence
     from pulser.devices import AnalogDevice
     from pulser.waveforms import ConstantWaveform, RampWaveform
 
+    # AnalogDevice's physics (C6, channels) without its 38 µm radius / 80-atom limits, which a
+    # 16-atom chain at 5.5 µm already exceeds
+    device = dataclasses.replace(
+        AnalogDevice.to_virtual(), max_radial_distance=None, max_atom_num=None
+    )
     reg = Register.from_coordinates(coords, prefix="q")
-    seq = Sequence(reg, AnalogDevice)
+    seq = Sequence(reg, device)
     seq.declare_channel("ryd", "rydberg_global")
     om, d = TWO_PI * 2, TWO_PI * 6
     seq.add(Pulse(RampWaveform(500, 0, om), ConstantWaveform(500, -d), 0), "ryd")
@@ -112,7 +119,13 @@ def in_process(target, *args) -> dict[str, Any]:
     q = ctx.Queue()
     p = ctx.Process(target=target, args=(*args, q))
     p.start()
-    out = q.get()
+    while True:
+        try:
+            out = q.get(timeout=5)
+            break
+        except Exception:
+            if not p.is_alive():
+                raise RuntimeError(f"{target.__name__} failed (exit code {p.exitcode})") from None
     p.join()
     return out
 

@@ -268,3 +268,11 @@ def test_seventeen_independent_atoms_follow_single_atom_rabi():
     )
     expected = np.sin(amp[:, 0] * t * 1e-3 / 2) ** 2
     np.testing.assert_allclose(res.final_occupations, expected, atol=1e-8)
+
+
+def test_progress_bar_can_be_forced_on_without_changing_the_result():
+    amp, det = sweep(20, 80)
+    kwargs = dict(amplitude=amp, detuning=det, register=chain(3, 6.0), interaction_coeff=C6)
+    quiet = simulate(**kwargs, progress=False)
+    shown = simulate(**kwargs, progress=True)
+    np.testing.assert_array_equal(quiet.probabilities, shown.probabilities)

@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import eigh_tridiagonal
+from scipy.linalg.blas import dznrm2 as _dznrm2
+from scipy.linalg.blas import zaxpy as _zaxpy
+from scipy.linalg.blas import zdotc as _zdotc
 
 from virtual_device.errors import SimulationError
 from virtual_device.rydberg.space import BlockadeSubspace, FullSpace
@@ -166,18 +169,19 @@ class Evolver:
         beta0 = float(np.linalg.norm(psi))
         if beta0 == 0.0:
             return psi.copy(), 0.0
-        basis = [psi / beta0]
+        basis = [psi * (1.0 / beta0)]
         alphas: list[float] = []
         betas: list[float] = []
         y_prev = np.zeros(0, dtype=np.complex128)
         for j in range(_M_MAX):
             w = apply(basis[j])
             self.stats.matvecs += 1
-            alpha = float(np.vdot(basis[j], w).real)
-            w -= alpha * basis[j]
+            # BLAS level-1 calls: one pass over memory each, no temporaries
+            alpha = float(_zdotc(basis[j], w).real)
+            w = _zaxpy(basis[j], w, a=-alpha)
             if j > 0:
-                w -= betas[j - 1] * basis[j - 1]
-            beta = float(np.linalg.norm(w))
+                w = _zaxpy(basis[j - 1], w, a=-betas[j - 1])
+            beta = float(_dznrm2(w))
             alphas.append(alpha)
             evals, evecs = eigh_tridiagonal(np.array(alphas), np.array(betas))
             y = evecs @ (np.exp(-1j * scale * evals) * evecs[0])
@@ -187,14 +191,14 @@ class Evolver:
             err = beta0 * float(np.linalg.norm(diff))
             breakdown = beta <= 1e-13 * beta0
             if (j >= 2 and err <= tol) or breakdown:
-                out = y[0] * basis[0]
+                out = basis[0] * (beta0 * y[0])
                 for k in range(1, len(y)):
-                    out += y[k] * basis[k]
-                out *= beta0
+                    out = _zaxpy(basis[k], out, a=beta0 * y[k])
                 return out, (0.0 if breakdown else err)
             y_prev = y
             betas.append(beta)
-            basis.append(w / beta)
+            w *= 1.0 / beta
+            basis.append(w)
         return None
 
     # -- Magnus blocks -------------------------------------------------------------------

@@ -22,7 +22,7 @@ from virtual_device.errors import SimulationError
 
 __all__ = ["BlockadeSubspace", "FullSpace", "TruncationInfo", "pair_interactions"]
 
-_MAX_FULL_ATOMS = 26  # 2^26 complex128 amplitudes = 1 GiB per vector
+_MAX_FULL_ATOMS = 24  # 2^24 complex128 = 256 MiB per vector; Lanczos keeps up to ~40
 _MAX_SUBSPACE_ATOMS = 62  # basis states are int64 bit masks
 
 
@@ -59,6 +59,20 @@ class TruncationInfo:
 
 
 _CHUNK_BITS = 16
+_TAIL_BITS = 4
+_TAIL_MIN_ATOMS = 14  # below this the dense tail costs more than it saves
+
+
+def _tail_matrix(coeffs: NDArray[np.complex128]) -> NDArray[np.complex128] | None:
+    """Σ_j (c_j σ⁺_j + h.c.) on the last len(coeffs) atoms as a dense matrix (first = MSB)."""
+    if not np.any(coeffs != 0):
+        return None
+    k = len(coeffs)
+    out = np.zeros((1 << k, 1 << k), dtype=np.complex128)
+    for j, c in enumerate(coeffs):
+        local = np.array([[0.0, np.conj(c)], [c, 0.0]])  # rows: g, r ← columns: g, r
+        out += np.kron(np.kron(np.eye(1 << j), local), np.eye(1 << (k - 1 - j)))
+    return out
 
 
 def _flip_site(
@@ -132,7 +146,9 @@ class FullSpace:
         atoms' flips stream the whole vector through memory.
         """
         n = self.n_atoms
-        n_outer = max(0, n - _CHUNK_BITS)
+        n_tail = _TAIL_BITS if n >= _TAIL_MIN_ATOMS else 0
+        n_body = n - n_tail
+        n_outer = max(0, n_body - (_CHUNK_BITS - n_tail))
         tmp = np.empty(self.dim // 2, dtype=np.complex128)
         for i in range(n_outer):
             _flip_site(psi, out, tmp, 1 << i, self.dim >> (i + 1), coeffs[i])
@@ -143,9 +159,16 @@ class FullSpace:
             chunks_p, chunks_o = list(psi.reshape(-1, chunk)), list(out.reshape(-1, chunk))
         tmp_c = tmp[: chunk // 2]
         for p_c, o_c in zip(chunks_p, chunks_o, strict=True):
-            for i in range(n_outer, n):
+            for i in range(n_outer, n_body):
                 j = i - n_outer
                 _flip_site(p_c, o_c, tmp_c, 1 << j, chunk >> (j + 1), coeffs[i])
+        # The last atoms' flips move amplitudes by 1, 2, 4, … places, where numpy's strided
+        # loops are slow; together they are one small dense matrix on contiguous rows.
+        block = _tail_matrix(coeffs[n_body:])
+        if block is not None:
+            width = 1 << n_tail
+            o2 = out.reshape(-1, width)
+            o2 += psi.reshape(-1, width) @ block.T
 
     def apply_jump(self, psi: NDArray[np.complex128], atom: int, kind: str) -> None:
         """Apply σz (``"dephasing"``) or |g⟩⟨r| (``"relaxation"``) on ``atom`` in place."""
