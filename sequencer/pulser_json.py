@@ -221,18 +221,17 @@ def _channel_from_obj(obj: Mapping[str, Any]) -> Any:
     from sequencer.devices import Channel
 
     ch_id = obj.get("id", "?")
-    if obj["basis"] == "XY":
-        raise SerializationError(
-            f"unsupported Pulser feature: the XY basis (microwave channel {ch_id!r})"
-        )
-    if "bottom_detuning" in obj:
-        raise SerializationError(f"unsupported Pulser feature: DMM channel {ch_id!r}")
     for key in ("min_avg_amp", "min_avg_abs_detuning"):
         if obj.get(key):
             raise SerializationError(
                 f"unsupported Pulser feature: {key}={obj[key]} on channel {ch_id!r}"
             )
     fields = {key: obj[key] for key in _CHANNEL_FIELDS}
+    if fields["addressing"] == "Local":
+        # Pulser reads None as "no constraint", i.e. 0 ns.
+        for key in ("min_retarget_interval", "fixed_retarget_t"):
+            if fields[key] is None:
+                fields[key] = 0
     if obj.get("custom_phase_jump_time") is not None:
         fields["custom_phase_jump_time"] = obj["custom_phase_jump_time"]
     # eom_config (AnalogDevice) describes a mode we do not model; sequences that do not use
@@ -240,16 +239,28 @@ def _channel_from_obj(obj: Mapping[str, Any]) -> Any:
     try:
         return Channel(**fields)
     except (ValueError, TypeError) as exc:
-        raise SerializationError(f"channel {ch_id!r}: {exc}") from exc
+        raise SerializationError(f"channel {ch_id!r}: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def _xy_channel_ids(obj: Mapping[str, Any]) -> set[str]:
+    return {str(ch["id"]) for ch in obj.get("channels", ()) if ch.get("basis") == "XY"}
 
 
 def _device_from_obj(obj: Mapping[str, Any]) -> Device:
+    """Our Device with the same geometry limits and channels.
+
+    Microwave (XY) channels and DMM objects are left out: a sequence that declares one is
+    refused by name when it is read.
+    """
     from sequencer.devices import Device
 
-    if obj.get("dimensions", 2) != 2:
-        # Only the geometry limits it; 2D registers still fit a 3D-capable device.
-        pass
-    channels = {str(ch["id"]): _channel_from_obj(ch) for ch in obj["channels"]}
+    channels = {
+        str(ch["id"]): _channel_from_obj(ch) for ch in obj["channels"] if ch["basis"] != "XY"
+    }
     fields: dict[str, Any] = {
         "name": obj["name"],
         "dimensions": obj["dimensions"],
@@ -263,7 +274,7 @@ def _device_from_obj(obj: Mapping[str, Any]) -> Device:
     try:
         return Device(**fields)
     except (ValueError, TypeError) as exc:
-        raise SerializationError(f"device {obj.get('name')!r}: {exc}") from exc
+        raise SerializationError(f"device {obj.get('name')!r}: {_one_line(exc)}") from exc
 
 
 @cache
@@ -283,6 +294,18 @@ def _channel_to_obj(ch_id: str, channel: Any) -> dict[str, Any]:
         out["custom_phase_jump_time"] = custom
     out["eom_config"] = None
     return out
+
+
+def _whole_um(value: float | None, device_name: str) -> int | None:
+    """Pulser holds ``max_radial_distance`` as a whole number of µm."""
+    if value is None:
+        return None
+    if float(value) != int(value):
+        raise SerializationError(
+            f"Pulser needs a whole number of µm for max_radial_distance; device "
+            f"{device_name!r} has {value}"
+        )
+    return int(value)
 
 
 def _device_to_obj(device: Device) -> dict[str, Any]:
@@ -308,9 +331,7 @@ def _device_to_obj(device: Device) -> dict[str, Any]:
         "rydberg_level": level,
         "min_atom_distance": float(device.min_atom_distance),
         "max_atom_num": device.max_atom_num,
-        "max_radial_distance": (
-            None if device.max_radial_distance is None else float(device.max_radial_distance)
-        ),
+        "max_radial_distance": _whole_um(device.max_radial_distance, device.name),
         "supports_slm_mask": False,
         "max_layout_filling": 0.5,
         "reusable_channels": bool(virtual),
@@ -458,7 +479,16 @@ def sequence_from_pulser_json(text: str) -> Sequence:
     register = _register_from_obj(obj["register"], obj.get("layout"))
     seq = Sequence(register, device)
 
+    xy_ids = _xy_channel_ids(device_obj) if isinstance(device_obj, dict) else set()
     for name, channel_id in obj["channels"].items():
+        if channel_id in xy_ids or channel_id.startswith("mw_"):
+            raise SerializationError(
+                f"unsupported Pulser feature: the XY basis (channel {name!r} is {channel_id!r})"
+            )
+        if channel_id.startswith("dmm_"):
+            raise SerializationError(
+                f"unsupported Pulser feature: DMM channel {channel_id!r} (detuning maps)"
+            )
         seq.declare_channel(name, channel_id)
 
     variables: dict[str, Any] = {}
@@ -743,37 +773,130 @@ class _Encoder:
     # pulses and waveforms -----------------------------------------------------------------
     def pulse(self, pulse: Any) -> dict[str, Any]:
         """The ``amplitude``/``detuning``/``phase``/``post_phase_shift`` of a pulse op."""
-        from sequencer import serialization_support as sup  # type: ignore[attr-defined]
+        from sequencer.pulse import DeferredPulse, Pulse
 
-        parts = sup.pulse_parts(pulse)
-        out: dict[str, Any] = {}
-        for key in ("amplitude", "detuning"):
-            part = parts[key]
-            if _is_waveform(part):
-                out[key] = self.waveform(part)
-            else:  # a constant given as a number (ConstantAmplitude/ConstantDetuning)
-                out[key] = {"kind": "constant", "duration": 0, "value": self.scalar(part)}
-        out["phase"] = self.scalar(parts["phase"])
-        out["post_phase_shift"] = self.scalar(parts["post_phase_shift"])
-        return out
+        if isinstance(pulse, Pulse):
+            return {
+                "amplitude": self.waveform(pulse.amplitude),
+                "detuning": self.waveform(pulse.detuning),
+                "phase": self.scalar(pulse.phase),
+                "post_phase_shift": self.scalar(pulse.post_phase_shift),
+            }
+        if not isinstance(pulse, DeferredPulse):
+            raise SerializationError(f"expected a Pulse; got {pulse!r}")
+        if pulse.method == "__init__":
+            args = _bind(Pulse.__init__, (None, *pulse.args), pulse.kwargs)
+        else:
+            args = _bind(getattr(Pulse, pulse.method), pulse.args, pulse.kwargs)
+        post = self.scalar(args.get("post_phase_shift", 0.0))
+        phase = self.scalar(args["phase"])
+        if pulse.method == "ConstantPulse":
+            duration = self.scalar(args["duration"])
+            amplitude: Any = {
+                "kind": "constant",
+                "duration": duration,
+                "value": self.scalar(args["amplitude"]),
+            }
+            detuning: Any = {
+                "kind": "constant",
+                "duration": duration,
+                "value": self.scalar(args["detuning"]),
+            }
+        elif pulse.method == "ConstantAmplitude":
+            # Pulser's convention: a constant of duration 0 holds the parametrised value.
+            amplitude = {"kind": "constant", "duration": 0, "value": self.scalar(args["amplitude"])}
+            detuning = self.waveform(args["detuning"])
+        elif pulse.method == "ConstantDetuning":
+            amplitude = self.waveform(args["amplitude"])
+            detuning = {"kind": "constant", "duration": 0, "value": self.scalar(args["detuning"])}
+        else:
+            amplitude = self.waveform(args["amplitude"])
+            detuning = self.waveform(args["detuning"])
+        return {
+            "amplitude": amplitude,
+            "detuning": detuning,
+            "phase": phase,
+            "post_phase_shift": post,
+        }
 
     def waveform(self, waveform: Any) -> dict[str, Any]:
         """A waveform as Pulser's ``{"kind": ..., ...}`` object."""
-        from sequencer import serialization_support as sup  # type: ignore[attr-defined]
+        from sequencer.waveforms import (
+            CompositeWaveform,
+            CustomWaveform,
+            DeferredWaveform,
+            InterpolatedWaveform,
+            Waveform,
+        )
 
-        kind, args = sup.waveform_parts(waveform)
+        if isinstance(waveform, DeferredWaveform):
+            kind = waveform.kind
+            params = waveform.bound_arguments()
+        elif isinstance(waveform, Waveform):
+            kind = waveform.kind
+            params = waveform.parameters()
+        else:
+            raise SerializationError(f"expected a Waveform; got {waveform!r}")
         if kind == "composite":
-            return {"kind": "composite", "waveforms": [self.waveform(w) for w in args]}
+            parts = (
+                waveform.waveforms
+                if isinstance(waveform, CompositeWaveform)
+                else params.get("waveforms", [])
+            )
+            return {"kind": "composite", "waveforms": [self.waveform(w) for w in parts]}
         if kind == "custom":
-            return {"kind": "custom", "samples": self.array(args["samples"])}
+            samples = (
+                waveform.samples if isinstance(waveform, CustomWaveform) else params["samples"]
+            )
+            return {"kind": "custom", "samples": self.array(samples)}
         if kind == "interpolated":
+            interpolator = params.pop("interpolator", "PchipInterpolator")
+            extra = set(params) - {"duration", "values", "times"}
+            if interpolator != "PchipInterpolator" or extra:
+                raise SerializationError(
+                    "Pulser's abstract representation only holds PchipInterpolator "
+                    f"interpolation without options; got {interpolator!r} "
+                    f"{sorted(extra) if extra else ''}".rstrip()
+                )
+            values = params["values"]
+            times = params.get("times")
+            if times is None:
+                times = _default_times(values)
+            elif isinstance(waveform, InterpolatedWaveform):
+                times = waveform.times
             return {
                 "kind": "interpolated",
-                "duration": self.scalar(args["duration"]),
-                "values": self.array(args["values"]),
-                "times": self.array(args["times"]),
+                "duration": self.scalar(params["duration"]),
+                "values": self.array(values),
+                "times": self.array(times),
             }
-        return {"kind": kind, **{k: self.scalar(v) for k, v in args.items()}}
+        if kind in ("constant", "ramp", "blackman", "blackman_max"):
+            return {"kind": kind, **{k: self.scalar(v) for k, v in params.items()}}
+        raise SerializationError(f"Pulser has no waveform of kind {kind!r}")
+
+
+def _default_times(values: Any) -> Any:
+    """Pulser writes ``times`` explicitly: evenly spaced over [0, 1] when not given."""
+    from sequencer.parametrize import Variable
+
+    if isinstance(values, Variable):
+        size = values.size
+    elif _is_parametrized(values):
+        raise SerializationError(
+            "an interpolated waveform with parametrised values needs explicit times for Pulser"
+        )
+    else:
+        size = len(values)
+    return np.linspace(0.0, 1.0, size).tolist()
+
+
+def _bind(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    sig = inspect.signature(func)
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise SerializationError(f"cannot read the arguments of {func.__name__}: {exc}") from exc
+    return dict(bound.arguments)
 
 
 def _is_waveform(obj: Any) -> bool:
@@ -783,24 +906,61 @@ def _is_waveform(obj: Any) -> bool:
 
 
 def _is_parametrized(obj: Any) -> bool:
-    from sequencer import serialization_support as sup  # type: ignore[attr-defined]
+    from sequencer.parametrize import is_parametrized
 
-    return bool(sup.is_parametrized(obj))
+    return is_parametrized(obj)
 
 
 def _encode_param(value: Any, *, scalar: bool) -> Any:
-    from sequencer import serialization_support as sup  # type: ignore[attr-defined]
+    """A number, a list of numbers, or Pulser's ``{"variable"}``/``{"expression"}`` tree.
 
+    ``scalar``: the field holds one number. Pulser's schema then admits no bare variable
+    reference, so a size-1 variable is written as Pulser writes it, ``index(var, 0)``.
+    """
+    from sequencer.parametrize import Expression, Variable
+
+    if isinstance(value, Variable):
+        if not scalar:
+            return {"variable": value.name}
+        if value.size != 1:
+            raise SerializationError(
+                f"variable {value.name!r} of size {value.size} is used where one number is "
+                "expected; index it (var[i])"
+            )
+        return {"expression": "index", "lhs": {"variable": value.name}, "rhs": 0}
+    if isinstance(value, Expression):
+        if value.op == "index":
+            if not isinstance(value.lhs, Variable):
+                raise SerializationError(f"Pulser can only index a variable, not {value.lhs!r}")
+            return {
+                "expression": "index",
+                "lhs": {"variable": value.lhs.name},
+                "rhs": _encode_param(value.rhs, scalar=True),
+            }
+        out: dict[str, Any] = {
+            "expression": value.op,
+            "lhs": _encode_param(value.lhs, scalar=scalar),
+        }
+        if not value.is_unary:
+            out["rhs"] = _encode_param(value.rhs, scalar=scalar)
+        return out
     if isinstance(value, bool):
         raise SerializationError(f"expected a number; got {value!r}")
     if isinstance(value, int | np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
         return _finite(float(value))
-    if isinstance(value, list | tuple | np.ndarray) and not _is_parametrized(value):
+    if isinstance(value, list | tuple | np.ndarray):
+        if _is_parametrized(list(value)):
+            raise SerializationError(
+                "Pulser cannot hold a list mixing numbers and variables; declare one "
+                "variable of the list's size instead"
+            )
         arr = np.asarray(value, dtype=np.float64)
+        if scalar and arr.ndim == 0:
+            return _finite(float(arr))
         return [_finite(float(v)) for v in arr.ravel()]
-    return sup.encode_expression(value, scalar=scalar)
+    raise SerializationError(f"cannot write {value!r} as a Pulser parameter")
 
 
 def _finite(value: float) -> float:
@@ -814,7 +974,9 @@ def _finite(value: float) -> float:
 
 def detect_format(obj: Mapping[str, Any]) -> Format:
     """``"pulser"`` for Pulser's abstract representation, else ``"atomstack"``."""
-    if "operations" in obj and "version" in obj and "channels" in obj:
+    if obj.get("format") == "atomstack-sequence":
+        return "atomstack"
+    if "operations" in obj and "channels" in obj:
         return "pulser"
     return "atomstack"
 

@@ -10,9 +10,9 @@ from control.cli import CliError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-    from sequencer.sequence import Sequence
 
     from sequencer.sampled import SampledSequence
+    from sequencer.sequence import Sequence
 
 NPZ_KEYS_HELP = """\
 keys of SAMPLES.npz (every time series on a 1 ns grid; sample k holds [k, k+1) ns):
@@ -105,8 +105,7 @@ def run_validate(args: argparse.Namespace) -> int:
     seq = _load_built(args)
     sampled = _sample(seq, modulation=False)
     channels = ", ".join(
-        f"{name} ({getattr(ch, 'id', None) or _channel_id(seq, name)})"
-        for name, ch in seq.declared_channels.items()
+        f"{name} ({channel_id})" for name, channel_id in seq.declared_channel_ids.items()
     )
     print(f"valid sequence: {args.file}")
     print(f"  device:    {_device_name(seq)}")
@@ -263,9 +262,8 @@ def _load_built(args: argparse.Namespace) -> Sequence:
 
 
 def _sample(seq: Sequence, *, modulation: bool) -> SampledSequence:
-    from sequencer.sampling import sample
-
     from sequencer.errors import SequenceError
+    from sequencer.sampling import sample
 
     try:
         return sample(seq, modulation=modulation)
@@ -275,22 +273,7 @@ def _sample(seq: Sequence, *, modulation: bool) -> SampledSequence:
 
 def _declared_variables(seq: Sequence) -> list[str]:
     """Names of the variables the sequence declares, in declaration order."""
-    names = []
-    for call in seq.calls:
-        if call.name == "declare_variable":
-            name = call.args[0] if call.args else call.kwargs["name"]
-            names.append(str(name))
-    return names
-
-
-def _channel_id(seq: Sequence, name: str) -> str:
-    for call in seq.calls:
-        if call.name == "declare_channel":
-            args = [*call.args, None, None]
-            ch_name = args[0] if call.args else call.kwargs.get("name")
-            if ch_name == name:
-                return str(args[1] if len(call.args) > 1 else call.kwargs.get("channel_id"))
-    return "?"
+    return list(seq.declared_variables)
 
 
 def _device_name(seq: Sequence) -> str:
