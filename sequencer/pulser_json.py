@@ -544,9 +544,11 @@ def _check_at_rest(seq: Sequence, channels: list[str], at_rest: bool, what: str)
     (its modulation fall time). That only changes the schedule on channels with a finite
     modulation bandwidth.
     """
+    declared = seq.declared_channels
     for name in channels:
-        channel = seq.declared_channels[name]
-        bandwidth = getattr(channel, "mod_bandwidth", None)
+        if name not in declared:
+            continue  # the call itself refuses an undeclared channel
+        bandwidth = declared[name].mod_bandwidth
         default = what == "align"
         if at_rest != default and bandwidth:
             raise SerializationError(
@@ -687,7 +689,9 @@ def sequence_to_pulser_json(seq: Sequence, *, name: str = "atomstack-exported") 
                 }
             )
         elif kind == "phase_shift":
-            targets = encoder.targets(list(args["targets"]))
+            # Ours shifts every atom when none is named; Pulser needs them listed.
+            named = list(args["targets"]) or list(seq.register.ids)
+            targets = encoder.targets(named)
             ops.append(
                 {
                     "op": "phase_shift",

@@ -42,7 +42,7 @@ from sequencer.pulser_json import (
     sequence_to_pulser_json,
     validate_pulser_json,
 )
-from sequencer.register import Register
+from sequencer.register import Register, RegisterLayout
 from sequencer.sampling import sample
 from sequencer.sequence import Sequence
 
@@ -223,6 +223,36 @@ def case_pulser_arbitrary_phase_literal(m):
     return seq, None
 
 
+def case_mock_device_all_channels(m):
+    seq = _new(m, device="MockDevice", atoms=LINE3)
+    seq.declare_channel("ryd", "rydberg_global")
+    seq.declare_channel("ram", "raman_global")
+    seq.declare_channel("ryd_loc", "rydberg_local", initial_target=["a", "c"])
+    seq.add(m.Pulse.ConstantPulse(37, 40.0, -3.0, 0.1), "ryd")
+    seq.add(m.Pulse.ConstantPulse(13, 1.0, 0.0, 0.0), "ram", protocol="no-delay")
+    seq.add(m.Pulse.ConstantPulse(21, 2.0, 1.0, 0.0), "ryd_loc")
+    seq.target(["b"], "ryd_loc")
+    seq.add(m.Pulse.ConstantPulse(9, 2.0, 1.0, 0.0), "ryd_loc")
+    seq.measure("ground-rydberg")
+    return seq, None
+
+
+def case_register_from_layout(m):
+    if m is PULSER:
+        layout = pulser.register.RegisterLayout(
+            [[x * 5.0, y * 5.0] for y in range(3) for x in range(3)]
+        )
+        reg = layout.define_register(0, 4, 8, qubit_ids=["a", "b", "c"])
+    else:
+        layout = RegisterLayout([[x * 5.0, y * 5.0] for y in range(3) for x in range(3)])
+        reg = layout.define_register(0, 4, 8, atom_ids=["a", "b", "c"])
+    seq = m.Sequence(reg, m.device("DigitalAnalogDevice"))
+    seq.declare_channel("ryd", "rydberg_global")
+    seq.add(m.Pulse.ConstantPulse(200, 3.0, 1.0, 0.0), "ryd")
+    seq.measure("ground-rydberg")
+    return seq, None
+
+
 CASES: dict[str, Builder] = {
     "constant_and_ramp": case_constant_and_ramp,
     "blackman_interpolated_composite": case_blackman_interpolated_composite,
@@ -232,6 +262,8 @@ CASES: dict[str, Builder] = {
     "parametrised": case_parametrised,
     "analog_device": case_analog_device,
     "pulser_arbitrary_phase_literal": case_pulser_arbitrary_phase_literal,
+    "mock_device_all_channels": case_mock_device_all_channels,
+    "register_from_layout": case_register_from_layout,
 }
 
 # -- comparison ------------------------------------------------------------------------------
@@ -521,6 +553,110 @@ def test_imported_parametrised_sequence_needs_its_variables():
     assert loaded.is_parametrized()
     with pytest.raises(SequenceError):
         loaded.build(t=[200])
+
+
+# -- the comparison itself can fail ----------------------------------------------------------
+
+
+@pytest.mark.pulser
+def test_comparison_detects_a_changed_phase():
+    pseq, _ = case_phases_and_post_phase_shift(PULSER)
+    obj = json.loads(pseq.to_abstract_repr())
+    obj["operations"][1]["phase"] = obj["operations"][1]["phase"] + 1e-6
+    ours = sequence_from_pulser_json(json.dumps(obj))
+    with pytest.raises(AssertionError, match="phase"):
+        assert_same_samples(ours, pseq)
+
+
+@pytest.mark.pulser
+def test_comparison_detects_a_changed_target():
+    pseq, _ = case_local_targeting(PULSER)
+    obj = json.loads(pseq.to_abstract_repr())
+    first = next(o for o in obj["operations"] if o["op"] == "target")
+    first["target"] = 3
+    ours = sequence_from_pulser_json(json.dumps(obj))
+    with pytest.raises(AssertionError):
+        assert_same_samples(ours, pseq)
+
+
+# -- modulation, at_rest, phase shifts on every atom ----------------------------------------
+
+
+@pytest.mark.pulser
+def test_imported_analog_sequence_samples_like_pulser_with_modulation():
+    pseq, _ = case_analog_device(PULSER)
+    ours = sequence_from_pulser_json(pseq.to_abstract_repr())
+    theirs = pulser_sample(pseq, modulation=True)
+    mine = sample(ours, modulation=True)
+    for name in theirs.channels:
+        cs = theirs.channel_samples[name]
+        for key, arr in (("amplitude", cs.amp), ("detuning", cs.det)):
+            expected = np.asarray(arr, dtype=float)
+            got = getattr(mine.channels[name], key)[: len(expected)]
+            assert float(np.max(np.abs(got - expected))) <= TOL, key
+
+
+@pytest.mark.pulser
+def test_delay_at_rest_is_refused_where_it_changes_the_schedule():
+    pseq = pulser.Sequence(pulser.Register(LINE3), pulser.devices.AnalogDevice)
+    pseq.declare_channel("ryd", "rydberg_global")
+    pseq.add(pulser.Pulse.ConstantPulse(200, 3.0, 0.0, 0.0), "ryd")
+    pseq.delay(100, "ryd", at_rest=True)
+    with pytest.raises(SerializationError, match="at_rest"):
+        sequence_from_pulser_json(pseq.to_abstract_repr())
+
+
+@pytest.mark.pulser
+def test_delay_at_rest_without_modulation_imports_and_samples_alike():
+    pseq = pulser.Sequence(pulser.Register(LINE3), pulser.devices.DigitalAnalogDevice)
+    pseq.declare_channel("ryd", "rydberg_global")
+    pseq.add(pulser.Pulse.ConstantPulse(200, 3.0, 0.0, 0.0), "ryd")
+    pseq.delay(100, "ryd", at_rest=True)
+    pseq.add(pulser.Pulse.ConstantPulse(200, 3.0, 0.0, 1.0), "ryd")
+    assert_same_samples(sequence_from_pulser_json(pseq.to_abstract_repr()), pseq)
+
+
+@pytest.mark.pulser
+def test_phase_shift_without_targets_exports_as_every_atom():
+    seq = _new(OURS, atoms=LINE3)
+    seq.declare_channel("ram", "raman_local", initial_target="b")
+    seq.add(OURS.Pulse.ConstantPulse(100, 2.0, 0.0, 0.0), "ram")
+    seq.phase_shift(0.9)
+    seq.add(OURS.Pulse.ConstantPulse(100, 2.0, 0.0, 0.0), "ram")
+    obj = json.loads(sequence_to_pulser_json(seq))
+    shift = next(o for o in obj["operations"] if o["op"] == "phase_shift")
+    assert shift["targets"] == [0, 1, 2]
+    assert_same_samples(seq, pulser.Sequence.from_abstract_repr(json.dumps(obj)))
+
+
+# -- export refuses what Pulser's format cannot hold ------------------------------------------
+
+
+def test_export_refuses_a_non_pchip_interpolation():
+    seq = _new(OURS, atoms=LINE3)
+    seq.declare_channel("ryd", "rydberg_global")
+    shape = OURS.InterpolatedWaveform(200, [0.0, 2.0, 0.0], interpolator="interp1d")
+    seq.add(OURS.Pulse.ConstantDetuning(shape, 0.0, 0.0), "ryd")
+    with pytest.raises(SerializationError, match="PchipInterpolator"):
+        sequence_to_pulser_json(seq)
+
+
+def test_export_refuses_an_array_variable_used_as_a_number():
+    seq = _new(OURS, atoms=LINE3)
+    seq.declare_channel("ryd", "rydberg_global")
+    amps = seq.declare_variable("amps", size=2)
+    seq.add(OURS.Pulse.ConstantPulse(100, amps, 0.0, 0.0), "ryd")
+    with pytest.raises(SerializationError, match="amps"):
+        sequence_to_pulser_json(seq)
+
+
+def test_pulser_document_with_a_microwave_channel_is_refused_by_name():
+    seq, _ = case_constant_and_ramp(OURS)
+    obj = json.loads(sequence_to_pulser_json(seq))
+    obj["channels"] = {"mw": "mw_global"}
+    obj["operations"] = []
+    with pytest.raises(SerializationError, match="XY"):
+        sequence_from_pulser_json(json.dumps(obj))
 
 
 # -- examples ------------------------------------------------------------------------------
