@@ -67,3 +67,23 @@ def test_unplayable_sequence_is_a_clean_cli_error(
     assert code == 2
     assert "saturation" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_compile_reads_the_sequencer_json_example(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "prog.npz"
+    code = main(
+        [
+            "compile",
+            str(EXAMPLES / "sequences" / "pulser_made.json"),
+            "--hardware",
+            str(EXAMPLES / "hardware.toml"),
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    prog = HardwareProgram.load_npz(out)
+    assert prog.channels["ising"]["aom"] == "aom_rydberg"
+    assert prog.duration_ns == 2252
