@@ -33,22 +33,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _load_sampled(path: Path) -> SampledSequence:
-    from control.cli import CliError
-    from sequencer import SampledSequence
+    """A sampled ``.npz`` as is; a sequence JSON (ours or Pulser's) loaded and sampled."""
+    from sequencer import SampledSequence, load_sequence, sample
 
     if path.suffix.lower() == ".npz":
         return SampledSequence.load_npz(path)
-    import sequencer
-
-    load = getattr(sequencer, "load_sequence", None)
-    sample = getattr(sequencer, "sample", None)
-    if load is None or sample is None:
-        raise CliError(
-            f"{path}: reading sequence JSON needs sequencer.load_sequence and sequencer.sample, "
-            "which this installation lacks; pass a sampled sequence .npz instead"
-        )
-    result: SampledSequence = sample(load(path))
-    return result
+    return sample(load_sequence(path))
 
 
 def run(args: argparse.Namespace) -> int:
