@@ -92,19 +92,27 @@ class ChannelDrive:
         """Optical power at the atoms for Ω at the beam centre, W."""
         return np.asarray((rabi / self.rabi_per_sqrt_w) ** 2)
 
-    def amplitude_v(self, rabi: NDArray[np.float64]) -> NDArray[np.float64]:
-        """RF amplitude (V peak) for Ω; refuses Ω beyond the AOM's saturation or the RF limit."""
-        if rabi.size and float(np.min(rabi)) < 0:
+    def amplitude_v(self, rabi: NDArray[np.float64], *, check: bool = True) -> NDArray[np.float64]:
+        """RF amplitude (V peak) for Ω; refuses Ω beyond the AOM's saturation or the RF limit.
+
+        ``check=False`` skips the range checks (for samples already checked).
+        """
+        if check and rabi.size and float(np.min(rabi)) < 0:
             raise HardwareLimitError(f"channel {self.channel!r}: Ω must be >= 0 rad/µs")
-        if rabi.size and float(np.max(rabi)) > self.max_rabi * (1 + 1e-12):
+        if check and rabi.size and float(np.max(rabi)) > self.max_rabi * (1 + 1e-12):
             raise HardwareLimitError(
                 f"channel {self.channel!r}: Ω = {float(np.max(rabi)):.6g} rad/µs is beyond the "
                 f"saturation of AOM {self.aom.name!r} (max {self.max_rabi:.6g} rad/µs with "
                 f"{self.beam.max_power_w} W)"
             )
-        eta = self.optical_power_w(rabi) / self.beam.max_power_w
-        amp = self.response.amplitude_for(eta, what=f"AOM {self.aom.name!r}")
-        if amp.size and float(np.max(amp)) > self.aom.rf_amplitude_max_v * (1 + 1e-12):
+        if self.response.model == "sin2":
+            # √(η/η_peak) = Ω/Ω_max, so A = (2/π) A_sat arcsin(Ω/Ω_max): one pass fewer
+            ratio = np.minimum(rabi * (1.0 / self.max_rabi), 1.0)
+            amp = np.asarray((2.0 / np.pi * self.response.max_amplitude_v) * np.arcsin(ratio))
+        else:
+            eta = self.optical_power_w(rabi) / self.beam.max_power_w
+            amp = self.response.amplitude_for(eta, what=f"AOM {self.aom.name!r}")
+        if check and amp.size and float(np.max(amp)) > self.aom.rf_amplitude_max_v * (1 + 1e-12):
             raise HardwareLimitError(
                 f"channel {self.channel!r}: RF amplitude {float(np.max(amp)):.6g} V exceeds the "
                 f"limit of AOM {self.aom.name!r} (0..{self.aom.rf_amplitude_max_v} V)"
@@ -117,12 +125,19 @@ class ChannelDrive:
         return np.asarray(self.rabi_per_sqrt_w * np.sqrt(self.beam.max_power_w * eta))
 
     def rf_offset_hz(
-        self, rabi: NDArray[np.float64], detuning: NDArray[np.float64]
+        self, rabi: NDArray[np.float64], detuning: NDArray[np.float64], *, check: bool = True
     ) -> NDArray[np.float64]:
-        """RF frequency minus the AOM centre, Hz, for Δ (rad/µs) net of the light shift."""
-        laser = detuning - self.light_shift_per_w * self.optical_power_w(rabi)
-        offset = laser * 1e6 / (TWO_PI * self.aom.optical_factor)
-        if offset.size:
+        """RF frequency minus the AOM centre, Hz, for Δ (rad/µs) net of the light shift.
+
+        ``check=False`` skips the band check (for samples already checked).
+        """
+        scale = 1e6 / (TWO_PI * self.aom.optical_factor)
+        if self.light_shift_per_w:
+            laser = detuning - self.light_shift_per_w * self.optical_power_w(rabi)
+            offset = laser * scale
+        else:
+            offset = detuning * scale
+        if check and offset.size:
             lo, hi = self.aom.rf_band_hz
             f_lo = self.aom.rf_center_hz + float(np.min(offset))
             f_hi = self.aom.rf_center_hz + float(np.max(offset))
