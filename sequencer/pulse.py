@@ -29,7 +29,13 @@ def _phase(value: Any, what: str) -> float:
         raise WaveformError(f"{what} must be a number (rad); got {value!r}") from exc
     if not math.isfinite(f):
         raise WaveformError(f"{what} must be finite; got {value!r}")
-    return f % _TWO_PI
+    return wrap_phase(f)
+
+
+def wrap_phase(phi: float) -> float:
+    """``phi`` modulo 2π in [0, 2π) (``-1e-300 % 2π`` rounds to 2π; that becomes 0)."""
+    out = phi % _TWO_PI
+    return 0.0 if out >= _TWO_PI else out
 
 
 class Pulse:

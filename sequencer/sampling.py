@@ -20,7 +20,13 @@ from numpy.typing import NDArray
 from sequencer.errors import ParameterError
 from sequencer.pulse import Pulse
 from sequencer.sampled import ChannelSamples, SampledSequence, TargetSlot
-from sequencer.sequence import Sequence, _ChannelSchedule, apply_modulation, fall_time
+from sequencer.sequence import (
+    Sequence,
+    _ChannelSchedule,
+    apply_modulation,
+    fall_time,
+    is_detuned_delay,
+)
 
 __all__ = ["sample"]
 
@@ -42,7 +48,13 @@ def _channel_arrays(
         ft = fall_time(pulse, sched.channel)
         tf = s.tf + (min(ft, pulses[i + 1].ti - s.tf) if i < len(pulses) - 1 else ft)
         slots.append(TargetSlot(s.ti, tf, frozenset(s.targets)))
-        t_start = max(s.ti - jump, pulses[i - 1].tf) if i > 0 else 0
+        if is_detuned_delay(pulse):
+            continue  # Pulser ignores the phase of Ω = 0 constant-Δ pulses
+        t_start = 0
+        for prev in reversed(pulses[:i]):
+            if not is_detuned_delay(prev.kind):
+                t_start = max(s.ti - jump, prev.tf)
+                break
         phase[t_start:] = pulse.phase
     return amp, det, phase, slots
 

@@ -37,9 +37,10 @@ from sequencer.errors import (
     ParameterError,
     SequenceError,
 )
-from sequencer.parametrize import Variable, as_int, is_parametrized, resolve
-from sequencer.pulse import DeferredPulse, Pulse
+from sequencer.parametrize import Parametrized, Variable, as_int, is_parametrized, resolve
+from sequencer.pulse import DeferredPulse, Pulse, wrap_phase
 from sequencer.register import Register
+from sequencer.waveforms import ConstantWaveform
 
 __all__ = ["Call", "Sequence"]
 
@@ -121,6 +122,15 @@ def modulation_buffers(samples: NDArray[np.float64], channel: Channel) -> tuple[
     return _buffers_cached(arr.tobytes(), float(channel.mod_bandwidth), channel.rise_time)
 
 
+def is_detuned_delay(pulse: Pulse) -> bool:
+    """Pulser's "detuned delay": Ω a constant 0 and Δ constant; its phase is ignored."""
+    return (
+        isinstance(pulse.amplitude, ConstantWaveform)
+        and pulse.amplitude.value == 0.0
+        and isinstance(pulse.detuning, ConstantWaveform)
+    )
+
+
 def fall_time(pulse: Pulse, channel: Channel) -> int:
     """Extra time (ns) for the channel's output to ramp down after ``pulse``."""
     if not channel.mod_bandwidth:
@@ -146,9 +156,11 @@ class _ChannelSchedule:
     def pulse_slots(self) -> list[_Slot]:
         return [s for s in self.slots if isinstance(s.kind, Pulse)]
 
-    def last_pulse_slot(self) -> _Slot | None:
+    def last_pulse_slot(self, ignore_detuned_delay: bool = False) -> _Slot | None:
         for s in reversed(self.slots):
-            if isinstance(s.kind, Pulse):
+            if isinstance(s.kind, Pulse) and not (
+                ignore_detuned_delay and is_detuned_delay(s.kind)
+            ):
                 return s
         return None
 
@@ -300,9 +312,7 @@ class Sequence:
         return var
 
     # -- instructions ---------------------------------------------------------------------
-    def add(
-        self, pulse: Pulse | DeferredPulse, channel: str, protocol: Protocol = "min-delay"
-    ) -> None:
+    def add(self, pulse: Pulse | DeferredPulse, channel: str, protocol: str = "min-delay") -> None:
         """Add ``pulse`` on ``channel``, scheduled by ``protocol`` (see the module doc)."""
         self._check_open()
         sched = self._sched(channel)
@@ -319,7 +329,7 @@ class Sequence:
             return
         self._add_pulse(pulse, sched, protocol)
 
-    def delay(self, duration: int, channel: str) -> None:
+    def delay(self, duration: int | Parametrized, channel: str) -> None:
         """Idle ``channel`` for ``duration`` ns (0 does nothing)."""
         self._check_open()
         sched = self._sched(channel)
@@ -330,7 +340,7 @@ class Sequence:
         self._record("delay", duration, channel)
         if self.is_parametrized() or duration == 0:
             return
-        self._add_delay(int(duration), sched)
+        self._add_delay(int(duration), sched)  # type: ignore[arg-type]
 
     def target(self, qubits: Any, channel: str) -> None:
         """Point local ``channel`` at atom id(s) ``qubits``."""
@@ -363,7 +373,7 @@ class Sequence:
         if not self.is_parametrized():
             self._add_target(qubits_set, sched.name)
 
-    def phase_shift(self, phi: float, *targets: Any, basis: str = "digital") -> None:
+    def phase_shift(self, phi: float | Parametrized, *targets: Any, basis: str = "digital") -> None:
         """Virtual-Z: add ``phi`` (rad) to the phase reference of ``targets`` (all if none)."""
         self._check_open()
         if basis not in self._refs:
@@ -375,7 +385,7 @@ class Sequence:
         self._record("phase_shift", phi, *targets, basis=basis)
         if self.is_parametrized():
             return
-        self._phase_shift(float(phi), [str(q) for q in ids], basis)
+        self._phase_shift(float(phi), [str(q) for q in ids], basis)  # type: ignore[arg-type]
 
     def align(self, *channels: str) -> None:
         """Delay ``channels`` so the next instruction on each starts after all have ended."""
@@ -512,7 +522,7 @@ class Sequence:
         jump_buffer = 0
         if protocol != "no-delay":
             current = self._find_add_delay(current, sched, protocol)
-            prev = sched.last_pulse_slot()
+            prev = sched.last_pulse_slot(ignore_detuned_delay=True)
             if prev is not None and prev.kind.phase != pulse.phase:
                 jump_buffer = (
                     sched.channel.phase_jump_time
@@ -588,7 +598,7 @@ class Sequence:
         refs = self._refs[basis]
         for q in qubits:
             ref = refs[q]
-            ref.phase = (ref.phase + phi) % _TWO_PI
+            ref.phase = wrap_phase(ref.phase + phi)
             ref.phase_time = ref.last_used
 
     # used by sampling

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import interpolate
 
 from sequencer.errors import ParameterError, WaveformError
-from sequencer.parametrize import as_int, is_parametrized, resolve
+from sequencer.parametrize import Parametrized, as_int, is_parametrized, resolve
 
 __all__ = [
     "BlackmanWaveform",
@@ -307,8 +307,8 @@ class InterpolatedWaveform(Waveform):
     def __init__(
         self,
         duration: Any,
-        values: ArrayLike,
-        times: ArrayLike | None = None,
+        values: ArrayLike | Parametrized,
+        times: ArrayLike | Parametrized | None = None,
         interpolator: str = "PchipInterpolator",
         **interpolator_kwargs: Any,
     ) -> None:

@@ -1,0 +1,146 @@
+"""Sequence: device limits enforced when an instruction is added, recording of calls."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sequencer import (
+    AnalogDevice,
+    BlackmanWaveform,
+    ConstantWaveform,
+    DigitalAnalogDevice,
+    MockDevice,
+    Pulse,
+    Register,
+    Sequence,
+)
+from sequencer.errors import ChannelError, DeviceConstraintError, SequenceError
+from sequencer.sequence import Call
+
+
+def analog() -> Sequence:
+    seq = Sequence(Register.square(2, spacing=6.0).centered(), AnalogDevice)
+    seq.declare_channel("ryd", "rydberg_global")
+    return seq
+
+
+def digital() -> Sequence:
+    seq = Sequence(Register.square(2, spacing=6.0).centered(), DigitalAnalogDevice)
+    seq.declare_channel("ram", "raman_local", initial_target="q0")
+    return seq
+
+
+def test_amplitude_over_the_limit_names_value_limit_and_channel() -> None:
+    seq = analog()
+    with pytest.raises(DeviceConstraintError, match=r"13.*'ryd'.*12.566"):
+        seq.add(Pulse.ConstantPulse(100, 13.0, 0.0, 0.0), "ryd")
+
+
+def test_detuning_over_the_limit_is_refused() -> None:
+    seq = analog()
+    limit = 2 * math.pi * 20
+    seq.add(Pulse.ConstantPulse(100, 1.0, -limit, 0.0), "ryd")
+    with pytest.raises(DeviceConstraintError, match="max_abs_detuning"):
+        seq.add(Pulse.ConstantPulse(100, 1.0, limit + 0.01, 0.0), "ryd")
+
+
+@pytest.mark.parametrize("duration", [8, 102])
+def test_pulse_duration_below_minimum_or_off_the_clock_is_refused(duration: int) -> None:
+    seq = analog()
+    with pytest.raises(DeviceConstraintError, match="ns on channel 'ryd'"):
+        seq.add(Pulse.ConstantPulse(duration, 1.0, 0.0, 0.0), "ryd")
+
+
+def test_sequence_longer_than_the_device_allows_is_refused() -> None:
+    seq = analog()
+    seq.add(Pulse.ConstantPulse(4000, 1.0, 0.0, 0.0), "ryd")
+    with pytest.raises(DeviceConstraintError, match="6000"):
+        seq.add(Pulse.ConstantPulse(2400, 1.0, 0.0, 0.0), "ryd")
+    with pytest.raises(DeviceConstraintError, match="6000"):
+        seq.delay(2400, "ryd")
+    assert seq.get_duration() == 4000  # the refused instructions left nothing behind
+
+
+def test_unknown_channels_and_global_targeting_are_refused() -> None:
+    seq = analog()
+    with pytest.raises(ChannelError, match="raman_local"):
+        seq.declare_channel("x", "raman_local")
+    with pytest.raises(ChannelError, match="already"):
+        seq.declare_channel("ryd", "rydberg_global")
+    with pytest.raises(ChannelError, match="already declared"):
+        seq.declare_channel("other", "rydberg_global")
+    with pytest.raises(ChannelError, match="Global"):
+        seq.target("q0", "ryd")
+    with pytest.raises(ChannelError):
+        seq.add(Pulse.ConstantPulse(100, 1.0, 0.0, 0.0), "nope")
+
+
+def test_local_channel_limits() -> None:
+    seq = digital()
+    with pytest.raises(DeviceConstraintError, match="max_targets"):
+        seq.target(["q0", "q1"], "ram")
+    with pytest.raises(SequenceError, match="not in the register"):
+        seq.target("q9", "ram")
+    fresh = Sequence(Register.square(2, spacing=6.0).centered(), DigitalAnalogDevice)
+    fresh.declare_channel("loc", "rydberg_local")
+    with pytest.raises(ChannelError, match="target"):
+        fresh.add(Pulse.ConstantPulse(100, 1.0, 0.0, 0.0), "loc")
+
+
+def test_retarget_waits_the_minimum_interval() -> None:
+    seq = digital()
+    seq.add(Pulse.ConstantPulse(40, 1.0, 0.0, 0.0), "ram")
+    seq.target("q1", "ram")
+    # 220 ns retarget interval counted from the initial target at t = 0.
+    assert seq.get_duration("ram") == 220
+
+
+def test_min_delay_waits_for_channels_on_the_same_atoms() -> None:
+    seq = Sequence(Register.square(2, spacing=6.0).centered(), MockDevice)
+    seq.declare_channel("g", "rydberg_global")
+    seq.declare_channel("l", "raman_local", initial_target="q0")
+    seq.add(Pulse.ConstantPulse(100, 1.0, 0.0, 0.0), "l")
+    seq.add(Pulse.ConstantPulse(100, 1.0, 0.0, 0.0), "g", protocol="no-delay")
+    assert seq.get_duration("g") == 100
+    seq.add(Pulse.ConstantPulse(50, 1.0, 0.0, 0.0), "l", protocol="wait-for-all")
+    assert seq.get_duration("l") == 150
+    seq.align("g", "l")
+    assert seq.get_duration("g") == seq.get_duration("l") == 150
+
+
+def test_measure_closes_the_sequence() -> None:
+    seq = analog()
+    seq.add(Pulse.ConstantPulse(100, 1.0, 0.0, 0.0), "ryd")
+    with pytest.raises(ChannelError, match="digital"):
+        seq.measure("digital")
+    seq.measure()
+    assert seq.is_measured()
+    with pytest.raises(SequenceError, match="measure"):
+        seq.add(Pulse.ConstantPulse(100, 1.0, 0.0, 0.0), "ryd")
+
+
+def test_register_outside_the_device_is_refused() -> None:
+    with pytest.raises(DeviceConstraintError):
+        Sequence(Register.square(2, spacing=3.0), AnalogDevice)
+
+
+def test_calls_are_recorded_with_arguments_as_given() -> None:
+    seq = analog()
+    pulse = Pulse.ConstantDetuning(BlackmanWaveform(200, 1.0), 0.0, 0.0)
+    seq.add(pulse, "ryd")
+    seq.delay(40, "ryd")
+    assert seq.calls == (
+        Call("declare_channel", ("ryd", "rydberg_global"), {"initial_target": None}),
+        Call("add", (pulse, "ryd"), {"protocol": "min-delay"}),
+        Call("delay", (40, "ryd"), {}),
+    )
+    assert seq.declared_channels == {"ryd": AnalogDevice.channels["rydberg_global"]}
+
+
+def test_refused_instruction_is_not_recorded() -> None:
+    seq = analog()
+    with pytest.raises(DeviceConstraintError):
+        seq.add(Pulse(ConstantWaveform(100, 20.0), ConstantWaveform(100, 0.0), 0.0), "ryd")
+    assert [c.name for c in seq.calls] == ["declare_channel"]
