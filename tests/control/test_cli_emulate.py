@@ -100,3 +100,23 @@ def test_unknown_instrument_is_refused():
         timeout=60,
     )
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_a_busy_port_is_a_clean_cli_error():
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    try:
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "control", "emulate", "thorlabs_pm100d", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        holder.close()
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
