@@ -9,7 +9,7 @@ Pulser runs here and one built here runs in Pulser.
 Everything written is validated against the schema pulser-core ships (a copy lives in
 ``sequencer/pulser_schemas``), so we never emit a document Pulser would reject. Pulser
 features we do not model (EOM mode, DMM detuning maps, SLM masks, the XY basis, Kaiser
-waveforms, arbitrary-phase pulses, truncation, 3D registers, mappable registers) raise
+waveforms, parametrised arbitrary-phase pulses, truncation, 3D and mappable registers) raise
 :class:`~sequencer.errors.SerializationError` naming the feature rather than importing
 something silently different.
 

@@ -222,3 +222,13 @@ def test_installed_atomstack_executable_validates_the_pulser_example():
     assert done.returncode == 0, done.stderr
     assert "DigitalAnalogDevice" in done.stdout
     assert "adiabatic" not in done.stderr
+
+
+def test_parametrised_values_over_a_limit_are_refused_at_build(tmp_path, capsys):
+    path = _parametrised(tmp_path)
+    code = main(["sequence", "validate", str(path), "--var", "duration=400", "--var", "amps=1,99"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "99" in err
+    assert "ryd" in err
+    assert "max_amp" in err
