@@ -111,3 +111,106 @@ def test_scpi_headers_match_short_long_optional_and_suffix_forms():
 
 def test_split_args_keeps_quoted_commas():
     assert split_args('"a,b",1, c ,"d"') == ['"a,b"', "1", "c", '"d"']
+
+
+# -- every fault on every emulator, on its own transport, with its own command set -------
+
+QUERIES = {
+    "keysight33600a": (b"*IDN?\n", b"Keysight", b"\n"),
+    "thorlabs_pm100d": (b"*IDN?\n", b"Thorlabs", b"\n"),
+    "toptica_dlcpro": (b"(param-ref 'system-type)\n", b'"DLCpro"', b"\n> "),
+    "slm_bridge": (b"*IDN?\n", b"atomstack", b"\n"),
+    "windfreak_synthhd": (b"+", b"SynthHD", b"\n"),
+    "coherent_obis": (b"*IDN?\r\n", b"Coherent", b"\r\n"),
+    "hamamatsu_orca": (b"?CAI T\r", b"CAI T", b"\r"),
+}
+
+
+class Line:
+    """A raw client on the emulator's own transport: a TCP socket or the pty via pyserial."""
+
+    def __init__(self, emu, terminator: bytes) -> None:
+        self.terminator = terminator
+        self.serial = None
+        self.sock = None
+        if emu.transport == "tcp":
+            self.sock = socket.create_connection(("127.0.0.1", emu.port), timeout=2.0)
+            if emu.name == "toptica_dlcpro":
+                self.read(2.0)  # the banner
+        else:
+            self.serial = serial.Serial(emu.device_path, timeout=2.0)
+        if emu.name == "coherent_obis":
+            self.write(b"SYST:COMM:HAND OFF\r\n")  # one line per query, no OK after it
+
+    def write(self, data: bytes) -> None:
+        if self.sock is not None:
+            self.sock.sendall(data)
+        else:
+            self.serial.write(data)
+
+    def read(self, timeout_s: float) -> bytes:
+        """Bytes up to the terminator; b"" on EOF or when nothing came in time."""
+        if self.serial is not None:
+            self.serial.timeout = timeout_s
+            return self.serial.read_until(self.terminator)
+        self.sock.settimeout(timeout_s)
+        data = b""
+        try:
+            while not data.endswith(self.terminator):
+                chunk = self.sock.recv(1)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            pass
+        return data
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        else:
+            self.serial.close()
+
+
+@pytest.mark.parametrize("name", sorted(AGREED_NAMES))
+def test_every_fault_on_every_emulator(name):
+    query, prefix, terminator = QUERIES[name]
+    with EMULATORS[name]() as emu:
+        line = Line(emu, terminator)
+        try:
+            line.write(query)
+            assert line.read(2.0).startswith(prefix)
+
+            emu.faults.garbage_next()
+            line.write(query)
+            junk = line.read(2.0)
+            assert junk.endswith(terminator) and not junk.startswith(prefix)
+
+            emu.faults.delay_next(1.0)
+            line.write(query)
+            assert line.read(0.2) == b""  # nothing within a short client timeout
+            assert line.read(5.0).startswith(prefix)  # then the late reply
+
+            emu.faults.drop_next()
+            line.write(query)
+            assert line.read(0.5) == b""  # EOF (TCP) or silence (pty)
+            assert emu.log[-1].outcome == "dropped"
+            if emu.transport == "tcp":
+                line.close()
+                line = Line(emu, terminator)
+            line.write(query)
+            assert line.read(2.0).startswith(prefix)
+
+            changes = []
+            emu.on_change(changes.append)
+            emu.power_cycle()
+            assert [c.path for c in changes] == ["*"]
+            if emu.transport == "tcp":
+                assert line.read(2.0) == b""  # the instrument went away
+                line.close()
+                line = Line(emu, terminator)
+            line.write(query)
+            assert line.read(2.0).startswith(prefix)
+            assert emu.faults.pending == {"drop": 0, "delay": 0, "garbage": 0, "corrupt_block": 0}
+        finally:
+            line.close()
