@@ -389,14 +389,18 @@ def test_not_json_is_a_serialization_error():
 
 
 @pytest.mark.pulser
-@pytest.mark.parametrize("name", ["DigitalAnalogDevice", "AnalogDevice"])
+@pytest.mark.parametrize("name", ["DigitalAnalogDevice", "AnalogDevice", "MockDevice"])
 def test_devices_round_trip_with_pulser(name):
     pdev = getattr(pulser.devices, name)
     ours = device_from_pulser_json(pdev.to_abstract_repr())
-    assert ours.name == name
+    assert ours == get_device(name)  # Pulser's preset reads as ours
     text = device_to_pulser_json(ours)
-    again = pulser.devices.Device.from_abstract_repr(text)
+    cls = pulser.devices.VirtualDevice if name == "MockDevice" else pulser.devices.Device
+    again = cls.from_abstract_repr(text)
     for ch_id, ch in pdev.channels.items():
+        if ch.basis == "XY":
+            assert ch_id not in again.channels  # microwave channels are not modelled
+            continue
         other = again.channels[ch_id]
         for attr in (
             "basis",
