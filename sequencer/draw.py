@@ -28,7 +28,7 @@ def draw_sequence(
     sampled = seq if isinstance(seq, SampledSequence) else sample(seq, modulation=modulation)
     names = list(sampled.channels)
     rows = max(len(names), 1)
-    fig = Figure(figsize=figsize or (10, 2.6 * rows))
+    fig = Figure(figsize=figsize or (10, 2.6 * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     t = sampled.times_ns
     for ax, name in zip(axes, names, strict=False):

@@ -495,7 +495,7 @@ class Sequence:
                     f"|detuning| {peak:.6g} rad/us on channel {name!r} exceeds its "
                     f"max_abs_detuning of {ch.max_abs_detuning:.6g} rad/us"
                 )
-        if sched.channel.addressing == "Local" and not sched.slots:
+        if sched.channel.addressing == "Local" and not sched.slots and not self.is_parametrized():
             raise ChannelError(f"local channel {name!r} has no target; call target() first")
 
     def _check_total(self, tf: int) -> None:
