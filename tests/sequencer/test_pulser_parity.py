@@ -171,3 +171,28 @@ def test_random_analog_sequences_match_pulser(steps: list[Any], modulation: bool
     # Keep clear of max_sequence_duration (6 µs) even with phase-jump delays.
     assume(sum(step[1] for step in steps) < 4000)
     assert_parity(build, AnalogDevice, PulserAnalog, modulation)
+
+
+def test_parametrised_sequence_built_like_pulsers() -> None:
+    def build(s: Any, w: Any, p: Any) -> Any:
+        s.declare_channel("ryd", "rydberg_global")
+        t = s.declare_variable("t", dtype=int)
+        amps = s.declare_variable("amps", size=3)
+        s.add(p.ConstantDetuning(w.InterpolatedWaveform(t, amps), -3.0, 0.0), "ryd")
+        s.add(p.ConstantPulse(2 * t, amps[1], 1.0, 1.5), "ryd")
+        return s
+
+    ours = build(
+        Sequence(Register.from_coordinates(COORDS, prefix="q"), AnalogDevice), ours_wf, Pulse
+    )
+    theirs = build(
+        pulser.Sequence(pulser.Register.from_coordinates(COORDS, prefix="q"), PulserAnalog),
+        pulser,
+        pulser.Pulse,
+    )
+    values = {"t": 300, "amps": np.array([0.0, 7.0, 2.0])}
+    mine = sample(ours.build(**values)).channels["ryd"]
+    ref = pulser_sample(theirs.build(**values)).channel_samples["ryd"]
+    np.testing.assert_allclose(mine.amplitude, ref.amp.as_array(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(mine.detuning, ref.det.as_array(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(mine.phase, ref.phase.as_array(), atol=TOL, rtol=0)

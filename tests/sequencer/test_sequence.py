@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from sequencer import (
@@ -144,3 +145,49 @@ def test_refused_instruction_is_not_recorded() -> None:
     with pytest.raises(DeviceConstraintError):
         seq.add(Pulse(ConstantWaveform(100, 20.0), ConstantWaveform(100, 0.0), 0.0), "ryd")
     assert [c.name for c in seq.calls] == ["declare_channel"]
+
+
+# -- property: out of limits is refused with our own exception, in limits is kept exactly ----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sequencer import RampWaveform  # noqa: E402
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    duration=st.integers(-10, 7000),
+    amp=st.floats(-5, 20, allow_nan=False),
+    det_start=st.floats(-200, 200),
+    det_stop=st.floats(-200, 200),
+)
+def test_out_of_limits_is_refused_never_clipped(
+    duration: int, amp: float, det_start: float, det_stop: float
+) -> None:
+    seq = analog()
+    ch = AnalogDevice.channels["rydberg_global"]
+    try:
+        pulse = Pulse(
+            ConstantWaveform(duration, amp), RampWaveform(duration, det_start, det_stop), 0.0
+        )
+        seq.add(pulse, "ryd")
+    except SequenceError:
+        within = (
+            duration >= ch.min_duration
+            and duration % ch.clock_period == 0
+            and duration <= (AnalogDevice.max_sequence_duration or duration)
+            and 0 <= amp <= (ch.max_amp or amp)
+            and max(abs(det_start), abs(det_stop)) <= (ch.max_abs_detuning or 0)
+        )
+        assert not within
+        return
+    from sequencer import sample
+
+    samples = sample(seq).channels["ryd"]
+    assert 0 <= amp <= ch.max_amp  # type: ignore[operator]
+    assert max(abs(det_start), abs(det_stop)) <= ch.max_abs_detuning + 1e-6  # type: ignore[operator]
+    assert duration % ch.clock_period == 0 and duration >= ch.min_duration
+    # Accepted pulses are played exactly: nothing clipped or rounded.
+    np.testing.assert_array_equal(samples.amplitude, pulse.amplitude.samples)
+    np.testing.assert_array_equal(samples.detuning, pulse.detuning.samples)
