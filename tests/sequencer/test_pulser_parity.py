@@ -53,6 +53,12 @@ def assert_parity(build: Builder, device: Device, pulser_device: Any, modulation
             np.testing.assert_allclose(a[:n], b, rtol=0, atol=TOL)
             if n < len(a) and n:
                 assert np.all(a[n:] == a[n:][0])
+        if mine.addressing == "Local":
+            # Pulser's per-pulse target slots, fall time included (ours end with the arrays).
+            end = ours_s.duration_ns
+            theirs_slots = [(sl.ti, min(sl.tf, end), frozenset(sl.targets)) for sl in ch.slots]
+            ours_slots = [(sl.start_ns, sl.stop_ns, sl.targets) for sl in mine.slots]
+            assert ours_slots == theirs_slots
 
 
 def analog_mixed(s: Any, w: Any, p: Any) -> None:
@@ -196,3 +202,59 @@ def test_parametrised_sequence_built_like_pulsers() -> None:
     np.testing.assert_allclose(mine.amplitude, ref.amp.as_array(), atol=TOL, rtol=0)
     np.testing.assert_allclose(mine.detuning, ref.det.as_array(), atol=TOL, rtol=0)
     np.testing.assert_allclose(mine.phase, ref.phase.as_array(), atol=TOL, rtol=0)
+
+
+def _modulated_devices() -> tuple[Device, Any]:
+    from pulser.channels import Raman as PRaman
+    from pulser.channels import Rydberg as PRydberg
+    from pulser.devices import VirtualDevice
+
+    from sequencer.devices import Raman, Rydberg
+
+    glob = dict(clock_period=4, min_duration=16, mod_bandwidth=5.0)
+    loc = dict(
+        clock_period=4,
+        min_duration=16,
+        mod_bandwidth=12.0,
+        min_retarget_interval=100,
+        fixed_retarget_t=48,
+    )
+    ours = Device(
+        name="Modulated",
+        rydberg_level=70,
+        channels={
+            "rydberg_global": Rydberg.Global(60.0, 20.0, **glob),
+            "raman_local": Raman.Local(60.0, 20.0, **loc),
+        },
+    )
+    theirs = VirtualDevice(
+        name="Modulated",
+        dimensions=2,
+        rydberg_level=70,
+        max_atom_num=None,
+        max_radial_distance=None,
+        min_atom_distance=0.0,
+        channel_objects=(
+            PRydberg.Global(60.0, 20.0, **glob),
+            PRaman.Local(60.0, 20.0, **loc),
+        ),
+    )
+    return ours, theirs
+
+
+def modulated_local(s: Any, w: Any, p: Any) -> None:
+    s.declare_channel("g", "rydberg_global")
+    s.declare_channel("ram", "raman_local", initial_target="q0")
+    s.add(p.ConstantPulse(200, 10, 0, 0.0), "ram")
+    s.target("q1", "ram")  # waits for the fall time, then the retarget interval
+    s.add(p(w.BlackmanWaveform(160, 1.0), w.RampWaveform(160, -5, 5), 1.0), "ram")
+    s.add(p.ConstantPulse(100, 5, 2, 0.5), "g")
+    s.align("g", "ram")  # includes fall times
+    s.add(p.ConstantPulse(100, 5, 2, 2.5), "g")
+    s.add(p.ConstantPulse(100, 8, 0, 1.0), "ram", protocol="wait-for-all")
+
+
+@pytest.mark.parametrize("modulation", [False, True])
+def test_modulated_local_channels_match_pulser(modulation: bool) -> None:
+    ours, theirs = _modulated_devices()
+    assert_parity(modulated_local, ours, theirs, modulation)
