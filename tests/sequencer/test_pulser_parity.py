@@ -211,8 +211,8 @@ def _modulated_devices() -> tuple[Device, Any]:
 
     from sequencer.devices import Raman, Rydberg
 
-    glob = dict(clock_period=4, min_duration=16, mod_bandwidth=5.0)
-    loc = dict(
+    glob: dict[str, Any] = dict(clock_period=4, min_duration=16, mod_bandwidth=5.0)
+    loc: dict[str, Any] = dict(
         clock_period=4,
         min_duration=16,
         mod_bandwidth=12.0,
