@@ -253,6 +253,19 @@ def case_register_from_layout(m):
     return seq, None
 
 
+def case_parametrised_target(m):
+    seq = _new(m)
+    seq.declare_channel("ram", "raman_local", initial_target="q0")
+    which = seq.declare_variable("which", dtype=int)
+    pair = seq.declare_variable("pair", size=2, dtype=int)
+    seq.add(m.Pulse.ConstantPulse(100, 2.0, 0.0, 0.0), "ram")
+    seq.target_index(which, "ram")
+    seq.add(m.Pulse.ConstantPulse(100, 2.0, 0.0, 0.0), "ram")
+    seq.target_index(pair[1], "ram")
+    seq.add(m.Pulse.ConstantPulse(60, 1.0, 0.0, 0.0), "ram")
+    return seq, {"which": 2, "pair": [0, 3]}
+
+
 CASES: dict[str, Builder] = {
     "constant_and_ramp": case_constant_and_ramp,
     "blackman_interpolated_composite": case_blackman_interpolated_composite,
@@ -264,6 +277,7 @@ CASES: dict[str, Builder] = {
     "pulser_arbitrary_phase_literal": case_pulser_arbitrary_phase_literal,
     "mock_device_all_channels": case_mock_device_all_channels,
     "register_from_layout": case_register_from_layout,
+    "parametrised_target": case_parametrised_target,
 }
 
 # -- comparison ------------------------------------------------------------------------------
