@@ -77,9 +77,11 @@ def main() -> None:
     ]
     print(f"{'case':36s} {'atomstack (ms)':>15s} {'pulser (ms)':>12s} {'pulser/ours':>12s}")
     for name, case, dev, pdev, repeat in cases:
-        ours = timed(lambda: case(Sequence(ours_reg, dev), ours_wf, Pulse, sample), repeat)
+        ours = timed(lambda c=case, d=dev: c(Sequence(ours_reg, d), ours_wf, Pulse, sample), repeat)
         theirs = timed(
-            lambda: case(pulser.Sequence(their_reg, pdev), pulser, pulser.Pulse, pulser_sample),
+            lambda c=case, d=pdev: c(
+                pulser.Sequence(their_reg, d), pulser, pulser.Pulse, pulser_sample
+            ),
             repeat,
         )
         print(f"{name:36s} {ours * 1e3:15.1f} {theirs * 1e3:12.1f} {theirs / ours:12.2f}")
