@@ -161,8 +161,14 @@ def draw_sampled(sampled: SampledSequence) -> Figure:
     rows = max(len(names), 1)
     fig = Figure(figsize=(10, 2.6 * rows + 0.5), layout="constrained")
     grid = fig.add_gridspec(rows, 3)
-    reg_ax = fig.add_subplot(grid[:, 0])
+    reg_ax = fig.add_subplot(grid[0, 0])
     sampled.register.draw(ax=reg_ax)
+    # A square view around the atoms, so a line or a single atom still shows (µm).
+    coords = sampled.register.coords
+    centre = (coords.max(axis=0) + coords.min(axis=0)) / 2
+    half = float(np.max(coords.max(axis=0) - coords.min(axis=0))) / 2 + 3.0
+    reg_ax.set_xlim(centre[0] - half, centre[0] + half)
+    reg_ax.set_ylim(centre[1] - half, centre[1] + half)
     t = sampled.times_ns
     for row, name in enumerate(names):
         ch = sampled.channels[name]
@@ -174,6 +180,7 @@ def draw_sampled(sampled: SampledSequence) -> Figure:
         phase_ax = ax.twinx()
         phase_ax.plot(t, ch.phase, color="tab:orange", lw=0.8, ls="--", label="φ (rad)")
         phase_ax.set_ylabel("φ (rad)")
+        phase_ax.set_ylim(-0.3, 2 * np.pi + 0.3)
         for slot in ch.slots if ch.addressing == "Local" else ():
             ax.axvspan(slot.start_ns, slot.stop_ns, color="grey", alpha=0.08)
             mid = (slot.start_ns + slot.stop_ns) / 2
