@@ -6,6 +6,7 @@ Run: ``.venv/bin/python benchmarks/sequencer_sampling.py``. Prints a table with 
 from __future__ import annotations
 
 import time
+from functools import partial
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,21 @@ def local(n_pulses: int) -> Callable[[Any, Any, Any, Any], Any]:
     return run
 
 
+def _runner(
+    case: Callable[[Any, Any, Any, Any], Any],
+    new_seq: Callable[[], Any],
+    w: Any,
+    p: Any,
+    sampler: Any,
+) -> Callable[[], Any]:
+    """A no-argument call that builds a fresh sequence and samples it."""
+
+    def run() -> Any:
+        return case(new_seq(), w, p, sampler)
+
+    return run
+
+
 def timed(func: Callable[[], Any], repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -77,10 +93,16 @@ def main() -> None:
     ]
     print(f"{'case':36s} {'atomstack (ms)':>15s} {'pulser (ms)':>12s} {'pulser/ours':>12s}")
     for name, case, dev, pdev, repeat in cases:
-        ours = timed(lambda c=case, d=dev: c(Sequence(ours_reg, d), ours_wf, Pulse, sample), repeat)
+        ours = timed(
+            _runner(case, partial(Sequence, ours_reg, dev), ours_wf, Pulse, sample), repeat
+        )
         theirs = timed(
-            lambda c=case, d=pdev: c(
-                pulser.Sequence(their_reg, d), pulser, pulser.Pulse, pulser_sample
+            _runner(
+                case,
+                partial(pulser.Sequence, their_reg, pdev),
+                pulser,
+                pulser.Pulse,
+                pulser_sample,
             ),
             repeat,
         )
