@@ -6,8 +6,8 @@ Run: ``.venv/bin/python benchmarks/sequencer_sampling.py``. Prints a table with 
 from __future__ import annotations
 
 import time
-from functools import partial
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
