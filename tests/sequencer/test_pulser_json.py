@@ -266,6 +266,18 @@ def case_parametrised_target(m):
     return seq, {"which": 2, "pair": [0, 3]}
 
 
+def case_parametrised_waveform_arrays(m):
+    seq = _new(m, atoms=LINE3)
+    seq.declare_channel("ryd", "rydberg_global")
+    vals = seq.declare_variable("vals", size=3)
+    shaped = m.InterpolatedWaveform(300, vals, times=[0.0, 0.4, 1.0])
+    seq.add(m.Pulse.ConstantDetuning(shaped, 0.0, 0.0), "ryd")
+    seq.add(m.Pulse.ConstantDetuning(m.InterpolatedWaveform(300, vals), 0.0, 0.0), "ryd")
+    parts = m.CompositeWaveform(m.RampWaveform(100, 0.0, vals[1]), m.ConstantWaveform(100, vals[1]))
+    seq.add(m.Pulse.ConstantDetuning(parts, 0.0, 0.0), "ryd")
+    return seq, {"vals": [0.0, 3.0, 1.0]}
+
+
 CASES: dict[str, Builder] = {
     "constant_and_ramp": case_constant_and_ramp,
     "blackman_interpolated_composite": case_blackman_interpolated_composite,
@@ -278,6 +290,7 @@ CASES: dict[str, Builder] = {
     "mock_device_all_channels": case_mock_device_all_channels,
     "register_from_layout": case_register_from_layout,
     "parametrised_target": case_parametrised_target,
+    "parametrised_waveform_arrays": case_parametrised_waveform_arrays,
 }
 
 # -- comparison ------------------------------------------------------------------------------
