@@ -3,9 +3,10 @@
 A global Rydberg π/2 pulse on a 4-atom line, a delay, then a local Raman pulse on one atom
 after a phase shift, on DigitalAnalogDevice.
 
-    .venv/bin/python examples/sequences/make_atomstack_example.py
+    .venv/bin/python examples/sequences/make_atomstack_example.py [OUT_DIR]
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ seq.add(Pulse.ConstantPulse(200, 2 * np.pi * 2.0, 0.0, 0.0), "raman", protocol="
 seq.align("rydberg", "raman")
 seq.measure("ground-rydberg")
 
-out = Path(__file__).with_name("atomstack_made.json")
+out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
+out = out_dir / "atomstack_made.json"
 out.write_text(dump_sequence(seq, format="atomstack"))
 print(f"wrote {out}")

@@ -3,9 +3,10 @@
 An adiabatic preparation of an antiferromagnetic state on a 3×3 square array, written the
 way a Pulser user would write it, exported with Pulser's ``to_abstract_repr()``.
 
-    .venv/bin/python examples/sequences/make_pulser_example.py
+    .venv/bin/python examples/sequences/make_pulser_example.py [OUT_DIR]
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ seq.add(
 seq.add(pulser.Pulse.ConstantDetuning(RampWaveform(fall, omega_max, 0.0), delta_f, 0.0), "ising")
 seq.measure("ground-rydberg")
 
-out = Path(__file__).with_name("pulser_made.json")
+out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
+out = out_dir / "pulser_made.json"
 out.write_text(seq.to_abstract_repr(seq_name="adiabatic-afm-3x3", json_dumps_options={"indent": 1}))
 print(f"wrote {out}")

@@ -829,3 +829,25 @@ def test_random_local_and_global_sequences_agree_in_both_directions(steps):
     ours = _apply_steps(OURS, steps)
     assert_same_samples(sequence_from_pulser_json(pseq.to_abstract_repr()), pseq)
     assert_same_samples(ours, pulser.Sequence.from_abstract_repr(sequence_to_pulser_json(ours)))
+
+
+@pytest.mark.parametrize(
+    ("script", "name"),
+    [
+        ("make_pulser_example.py", "pulser_made.json"),
+        ("make_atomstack_example.py", "atomstack_made.json"),
+    ],
+)
+def test_example_files_are_what_their_scripts_write(tmp_path, script, name):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / name).read_text()) == json.loads((EXAMPLES / name).read_text())
