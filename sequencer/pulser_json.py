@@ -439,8 +439,10 @@ _UNSUPPORTED_WAVEFORMS = {
 }
 
 
-def sequence_from_pulser_json(text: str) -> Sequence:
+def sequence_from_pulser_json(text: str | Mapping[str, Any]) -> Sequence:
     """Build our :class:`Sequence` from Pulser's abstract representation of a sequence.
+
+    ``text`` is the JSON text (or the already parsed object).
 
     The document is validated against Pulser's schema first; each operation is then replayed
     through the same calls a user would make, so every device limit is checked exactly as
