@@ -75,7 +75,7 @@ def sample(seq: Sequence, *, modulation: bool = False) -> SampledSequence:
     for name, sched in seq._channel_schedules().items():
         amp, det, phase, slots = _channel_arrays(sched)
         ch = sched.channel
-        if modulation and ch.mod_bandwidth:
+        if modulation and ch.mod_bandwidth and len(amp):  # (Pulser fails on empty ones)
             tr = ch.rise_time
             amp = apply_modulation(np.pad(amp, tr), ch.mod_bandwidth)
             det = apply_modulation(np.pad(det, 2 * tr, mode="edge"), ch.mod_bandwidth)[tr:-tr]

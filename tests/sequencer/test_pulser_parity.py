@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 pulser = pytest.importorskip("pulser")
@@ -258,3 +258,72 @@ def modulated_local(s: Any, w: Any, p: Any) -> None:
 def test_modulated_local_channels_match_pulser(modulation: bool) -> None:
     ours, theirs = _modulated_devices()
     assert_parity(modulated_local, ours, theirs, modulation)
+
+
+# -- random local/global sequences on the modulated device: same schedule or both refuse ----
+
+_atom = st.sampled_from(["q0", "q1", "q2", "q3"])
+_local_step = st.one_of(
+    st.tuples(
+        st.just("pulse"),
+        st.sampled_from(["g", "ram"]),
+        st.integers(4, 40).map(lambda k: 4 * k),
+        st.floats(0, 15),
+        st.floats(-20, 20),
+        st.sampled_from([0.0, 1.0]),
+        st.sampled_from(["min-delay", "no-delay", "wait-for-all"]),
+    ),
+    st.tuples(
+        st.just("delay"), st.sampled_from(["g", "ram"]), st.integers(4, 50).map(lambda k: 4 * k)
+    ),
+    st.tuples(st.just("target"), _atom),
+    st.tuples(st.just("align")),
+    st.tuples(
+        st.just("phase_shift"),
+        st.floats(0.1, 3.0),
+        _atom,
+        st.sampled_from(["digital", "ground-rydberg"]),
+    ),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(_local_step, min_size=1, max_size=8), modulation=st.booleans())
+def test_random_local_sequences_match_pulser_or_both_refuse(
+    steps: list[Any], modulation: bool
+) -> None:
+    def build(s: Any, w: Any, p: Any) -> None:
+        s.declare_channel("g", "rydberg_global")
+        s.declare_channel("ram", "raman_local", initial_target="q0")
+        for step in steps:
+            kind = step[0]
+            if kind == "pulse":
+                _, ch, duration, amp, det, phase, protocol = step
+                s.add(p.ConstantPulse(duration, amp, det, phase), ch, protocol=protocol)
+            elif kind == "delay":
+                s.delay(step[2], step[1])
+            elif kind == "target":
+                s.target(step[1], "ram")
+            elif kind == "align":
+                s.align("g", "ram")
+            else:
+                s.phase_shift(step[1], step[2], basis=step[3])
+
+    ours_dev, their_dev = _modulated_devices()
+    # Pulser cannot modulate a channel that never played a pulse (np.pad of an empty array).
+    modulation = modulation and {st[1] for st in steps if st[0] == "pulse"} == {"g", "ram"}
+    try:
+        build(
+            pulser.Sequence(pulser.Register.from_coordinates(COORDS, prefix="q"), their_dev),
+            pulser,
+            pulser.Pulse,
+        )
+    except (ValueError, RuntimeError):
+        from sequencer.errors import SequenceError
+
+        event("both refuse")
+        with pytest.raises(SequenceError):
+            build(Sequence(Register.from_coordinates(COORDS, prefix="q"), ours_dev), ours_wf, Pulse)
+        return
+    event("compared")
+    assert_parity(build, ours_dev, their_dev, modulation)
