@@ -106,3 +106,25 @@ def test_parametrised_sequence_must_be_built_before_sampling() -> None:
     with pytest.raises(ParameterError, match="build"):
         sample(seq)
     assert sample(seq.build(t=120)).duration_ns == 120
+
+
+def test_draw_shows_each_channels_samples() -> None:
+    seq = Sequence(REG, DigitalAnalogDevice)
+    seq.declare_channel("g", "rydberg_global")
+    seq.declare_channel("ram", "raman_local", initial_target="q0")
+    seq.add(Pulse.ConstantDetuning(BlackmanWaveform(200, 1.0), -2.0, 0.5), "g")
+    seq.add(Pulse.ConstantPulse(100, 3.0, 1.0, 0.0), "ram")
+    fig = seq.draw()
+    sampled = sample(seq)
+    rows = [ax for ax in fig.axes if ax.get_ylabel().split("\n")[0] in sampled.channels]
+    assert [ax.get_ylabel().split("\n")[0] for ax in rows] == ["g", "ram"]
+    for ax in rows:
+        ch = sampled.channels[ax.get_ylabel().split("\n")[0]]
+        omega, delta = ax.get_lines()[:2]
+        np.testing.assert_array_equal(omega.get_ydata(), ch.amplitude)
+        np.testing.assert_array_equal(delta.get_ydata(), ch.detuning)
+    parametrised = Sequence(REG, MockDevice)
+    parametrised.declare_channel("g", "rydberg_global")
+    parametrised.declare_variable("t")
+    with pytest.raises(ParameterError):
+        parametrised.draw()
