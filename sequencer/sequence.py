@@ -23,9 +23,9 @@ the variables substituted, and the JSON format stores them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -185,6 +185,36 @@ class _ChannelSchedule:
         return temp_tf
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _atomic(method: _F) -> _F:
+    """Run a user call all-or-nothing: on any error the sequence is left as it was."""
+
+    @functools.wraps(method)
+    def wrapper(self: Sequence, *args: Any, **kwargs: Any) -> Any:
+        n_calls = len(self._calls)
+        schedule = dict(self._schedule)
+        slots = {k: list(v.slots) for k, v in schedule.items()}
+        refs = {
+            basis: {q: _QubitRef(r.phase, r.phase_time, list(r.used)) for q, r in d.items()}
+            for basis, d in self._refs.items()
+        }
+        measurement = self._measurement
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            del self._calls[n_calls:]
+            self._schedule = schedule
+            for k, v in schedule.items():
+                v.slots = slots[k]
+            self._refs = refs
+            self._measurement = measurement
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
 class Sequence:
     """A pulse sequence on ``register`` for ``device`` (times ns, Ω/Δ rad/µs, phases rad)."""
 
@@ -277,6 +307,7 @@ class Sequence:
             ) from None
 
     # -- declarations ---------------------------------------------------------------------
+    @_atomic
     def declare_channel(self, name: str, channel_id: str, initial_target: Any = None) -> None:
         """Declare ``name`` as the device's channel ``channel_id`` (e.g. ``"rydberg_global"``).
 
@@ -296,6 +327,8 @@ class Sequence:
         if channel.basis not in self._refs:
             self._refs[channel.basis] = {q: _QubitRef() for q in self._register.ids}
         if channel.addressing == "Global":
+            if initial_target is not None:
+                raise ChannelError(f"channel {name!r} is Global; it takes no initial_target")
             self._schedule[name].slots.append(_Slot("target", -1, 0, frozenset(self._register.ids)))
         elif initial_target is not None:
             qubits = self._qubit_set(initial_target, name)
@@ -312,6 +345,7 @@ class Sequence:
         return var
 
     # -- instructions ---------------------------------------------------------------------
+    @_atomic
     def add(self, pulse: Pulse | DeferredPulse, channel: str, protocol: str = "min-delay") -> None:
         """Add ``pulse`` on ``channel``, scheduled by ``protocol`` (see the module doc)."""
         self._check_open()
@@ -329,6 +363,7 @@ class Sequence:
             return
         self._add_pulse(pulse, sched, protocol)
 
+    @_atomic
     def delay(self, duration: int | Parametrized, channel: str) -> None:
         """Idle ``channel`` for ``duration`` ns (0 does nothing)."""
         self._check_open()
@@ -342,6 +377,7 @@ class Sequence:
             return
         self._add_delay(int(duration), sched)  # type: ignore[arg-type]
 
+    @_atomic
     def target(self, qubits: Any, channel: str) -> None:
         """Point local ``channel`` at atom id(s) ``qubits``."""
         self._check_open()
@@ -351,6 +387,7 @@ class Sequence:
         if not self.is_parametrized():
             self._add_target(qubits_set, sched.name)
 
+    @_atomic
     def target_index(self, qubits: Any, channel: str) -> None:
         """Like :meth:`target`, with register indices instead of atom ids."""
         self._check_open()
@@ -373,6 +410,7 @@ class Sequence:
         if not self.is_parametrized():
             self._add_target(qubits_set, sched.name)
 
+    @_atomic
     def phase_shift(self, phi: float | Parametrized, *targets: Any, basis: str = "digital") -> None:
         """Virtual-Z: add ``phi`` (rad) to the phase reference of ``targets`` (all if none)."""
         self._check_open()
@@ -387,6 +425,7 @@ class Sequence:
             return
         self._phase_shift(float(phi), [str(q) for q in ids], basis)  # type: ignore[arg-type]
 
+    @_atomic
     def align(self, *channels: str) -> None:
         """Delay ``channels`` so the next instruction on each starts after all have ended."""
         self._check_open()
@@ -406,6 +445,7 @@ class Sequence:
             if delta > 0:
                 self._add_delay(sched.channel.adjust_duration(delta), sched)
 
+    @_atomic
     def measure(self, basis: str = "ground-rydberg") -> None:
         """End the sequence with a measurement in ``basis`` (a declared channel's basis)."""
         self._check_open()

@@ -191,3 +191,36 @@ def test_out_of_limits_is_refused_never_clipped(
     # Accepted pulses are played exactly: nothing clipped or rounded.
     np.testing.assert_array_equal(samples.amplitude, pulse.amplitude.samples)
     np.testing.assert_array_equal(samples.detuning, pulse.detuning.samples)
+
+
+def test_a_refused_call_leaves_the_sequence_unchanged() -> None:
+    seq = digital()
+    seq.add(Pulse.ConstantPulse(40, 1.0, 0.0, 0.0), "ram")
+    before = (seq.calls, sample_of(seq))
+    dev_limit = DigitalAnalogDevice.channels["raman_local"].max_amp
+    assert dev_limit is not None
+    with pytest.raises(ChannelError):
+        seq.declare_channel("g", "rydberg_global", initial_target="q0")
+    with pytest.raises(SequenceError):
+        seq.target("q9", "ram")
+    with pytest.raises(DeviceConstraintError):
+        seq.add(Pulse.ConstantPulse(40, dev_limit * 2, 0.0, 0.0), "ram")
+    assert seq.calls == before[0]
+    assert sample_of(seq) == before[1]
+    assert "g" not in seq.declared_channels
+
+
+def test_refused_schedule_leaves_no_partial_delay() -> None:
+    seq = analog()
+    seq.add(Pulse.ConstantPulse(5000, 1.0, 0.0, 0.0), "ryd")
+    # The phase jump needs a delay first; the pulse then overruns the 6 µs limit.
+    with pytest.raises(DeviceConstraintError):
+        seq.add(Pulse.ConstantPulse(800, 1.0, 0.0, 1.0), "ryd")
+    assert seq.get_duration() == 5000
+    assert len(seq.calls) == 2
+
+
+def sample_of(seq: Sequence) -> object:
+    from sequencer import sample
+
+    return sample(seq)
