@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -122,3 +123,47 @@ def test_round_trip_is_the_identity_for_random_sequences(
     for det_wf, amp, phase, shift in items:
         seq.add(Pulse.ConstantAmplitude(amp, det_wf, phase, post_phase_shift=shift), "ryd")
     assert_round_trip(seq)
+
+
+# Random expression trees over two variables, used as pulse parameters.
+_leaf = st.one_of(st.sampled_from(["a", "b0", "b1"]), st.floats(0.5, 3.0))
+_tree = st.recursive(
+    _leaf,
+    lambda sub: st.one_of(
+        st.tuples(st.sampled_from(["add", "mul", "sub_abs"]), sub, sub),
+        st.tuples(st.sampled_from(["abs", "sqrt_abs"]), sub),
+    ),
+    max_leaves=6,
+)
+
+
+def _expr(tree: Any, a: Any, b: Any) -> Any:
+    if isinstance(tree, str):
+        return {"a": a, "b0": b[0], "b1": b[1]}[tree]
+    if isinstance(tree, float):
+        return tree
+    op: str = tree[0]
+    vals = [_expr(x, a, b) for x in tree[1:]]
+    if op == "add":
+        return vals[0] + vals[1]
+    if op == "mul":
+        return vals[0] * vals[1]
+    if op == "sub_abs":
+        return abs(vals[0] - vals[1])
+    if op == "abs":
+        return abs(vals[0])
+    return abs(vals[0]) ** 0.5
+
+
+@settings(max_examples=40, deadline=None)
+@given(tree=_tree, a=st.floats(0.1, 2.0), b=st.lists(st.floats(0.1, 2.0), min_size=2, max_size=2))
+def test_parametrised_round_trip_is_the_identity(tree: Any, a: float, b: list[float]) -> None:
+    seq = Sequence(REG, MockDevice)
+    seq.declare_channel("ryd", "rydberg_global")
+    va = seq.declare_variable("a")
+    vb = seq.declare_variable("b", size=2)
+    amp = _expr(tree, va, vb)
+    seq.add(Pulse.ConstantPulse(100, abs(amp), 0.0, amp), "ryd")
+    seq.add(Pulse.ConstantDetuning(BlackmanWaveform(200, abs(amp)), amp, 0.0), "ryd")
+    back = assert_round_trip(seq)
+    assert sample(back.build(a=a, b=b)) == sample(seq.build(a=a, b=b))
