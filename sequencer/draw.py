@@ -17,9 +17,7 @@ def draw_sequence(
     ``seq`` is a built :class:`~sequencer.sequence.Sequence` or a
     :class:`~sequencer.sampled.SampledSequence`. Local channels shade each pulse's target slot.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # A bare Figure (no pyplot): no global backend state is touched.
     from matplotlib.figure import Figure
 
     from sequencer.sampled import SampledSequence
