@@ -165,7 +165,8 @@ class Variable(Parametrized):
     def __init__(self, name: str, size: int = 1, dtype: type = float) -> None:
         if not name or not isinstance(name, str):
             raise ParameterError(f"a variable name must be a non-empty string; got {name!r}")
-        if int(size) < 1:
+        size = as_int(size, f"variable {name!r}: size")
+        if size < 1:
             raise ParameterError(f"variable {name!r}: size must be >= 1; got {size}")
         if dtype not in (int, float):
             raise ParameterError(f"variable {name!r}: dtype must be int or float; got {dtype!r}")

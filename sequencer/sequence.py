@@ -188,6 +188,12 @@ class _ChannelSchedule:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise SequenceError(f"{what} must be a string; got {value!r}")
+    return value
+
+
 def _atomic(method: _F) -> _F:
     """Run a user call all-or-nothing: on any error the sequence is left as it was."""
 
@@ -299,6 +305,7 @@ class Sequence:
             )
 
     def _sched(self, channel: str) -> _ChannelSchedule:
+        _name(channel, "a channel name")
         try:
             return self._schedule[channel]
         except KeyError:
@@ -314,6 +321,8 @@ class Sequence:
         ``initial_target`` (atom id or ids) is required before pulses on a local channel.
         """
         self._check_open()
+        _name(name, "a channel name")
+        _name(channel_id, "a channel id")
         if name in self._schedule:
             raise ChannelError(f"channel name {name!r} is already declared")
         channel = self._device.channel(channel_id)
@@ -337,6 +346,7 @@ class Sequence:
 
     def declare_variable(self, name: str, size: int = 1, dtype: type = float) -> Variable:
         """Declare a variable for :meth:`build`; ``size`` values of ``dtype`` (int/float)."""
+        _name(name, "a variable name")
         if name in self._variables:
             raise ParameterError(f"variable {name!r} is already declared")
         var = Variable(name, size=size, dtype=dtype)
@@ -398,7 +408,10 @@ class Sequence:
             self._record("target_index", qubits, channel)
             return
         ids = self._register.ids
-        items = [qubits] if np.ndim(qubits) == 0 else list(np.ravel(qubits))
+        try:
+            items = [qubits] if np.ndim(qubits) == 0 else list(np.ravel(qubits))
+        except (TypeError, ValueError):
+            raise SequenceError(f"target_index takes register indices; got {qubits!r}") from None
         names = []
         for i in items:
             k = as_int(i, "atom index")
@@ -414,12 +427,19 @@ class Sequence:
     def phase_shift(self, phi: float | Parametrized, *targets: Any, basis: str = "digital") -> None:
         """Virtual-Z: add ``phi`` (rad) to the phase reference of ``targets`` (all if none)."""
         self._check_open()
-        if basis not in self._refs:
+        if _name(basis, "basis") not in self._refs:
             raise ChannelError(f"no declared channel acts on the basis {basis!r}")
         ids = list(targets) if targets else list(self._register.ids)
         for q in ids:
             if str(q) not in self._register:
                 raise SequenceError(f"no atom {q!r} in the register")
+        if not is_parametrized(phi):
+            try:
+                phi_value = float(phi)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ParameterError(f"phase_shift takes a phase in rad; got {phi!r}") from None
+            if not np.isfinite(phi_value):
+                raise ParameterError(f"phase_shift takes a finite phase; got {phi!r}")
         self._record("phase_shift", phi, *targets, basis=basis)
         if self.is_parametrized():
             return
@@ -449,7 +469,7 @@ class Sequence:
     def measure(self, basis: str = "ground-rydberg") -> None:
         """End the sequence with a measurement in ``basis`` (a declared channel's basis)."""
         self._check_open()
-        if basis not in self._refs:
+        if _name(basis, "basis") not in self._refs:
             raise ChannelError(
                 f"cannot measure in {basis!r}: no declared channel acts on it "
                 f"(declared bases: {sorted(self._refs)})"
@@ -504,7 +524,12 @@ class Sequence:
             raise ChannelError(f"channel {channel!r} is Global; only Local channels are targeted")
         if is_parametrized(qubits):
             raise ParameterError("target() takes atom ids; use target_index() for variables")
-        items = [qubits] if isinstance(qubits, str | int | np.integer) else list(qubits)
+        if isinstance(qubits, str | int | np.integer):
+            items: list[Any] = [qubits]
+        elif isinstance(qubits, list | tuple | set | frozenset | np.ndarray):
+            items = list(qubits)
+        else:
+            raise SequenceError(f"targets are an atom id or a collection of ids; got {qubits!r}")
         names = frozenset(str(q) for q in items)
         if not names:
             raise SequenceError(f"no atom given to target on channel {channel!r}")

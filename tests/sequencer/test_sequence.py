@@ -224,3 +224,55 @@ def sample_of(seq: Sequence) -> object:
     from sequencer import sample
 
     return sample(seq)
+
+
+# -- property: junk arguments raise our own exceptions, never anything else -----------------
+
+_junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.sampled_from(["ryd", "ram", "q0", "q1", "digital", "ground-rydberg", "rydberg_global"]),
+    st.lists(st.integers(-2, 5), max_size=3),
+    st.lists(st.text(max_size=2), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+)
+_call = st.one_of(
+    st.tuples(st.just("add"), st.tuples(st.sampled_from(["pulse", None, 3.0]), _junk, _junk)),
+    st.tuples(st.just("delay"), st.tuples(_junk, _junk)),
+    st.tuples(st.just("target"), st.tuples(_junk, _junk)),
+    st.tuples(st.just("target_index"), st.tuples(_junk, _junk)),
+    st.tuples(st.just("phase_shift"), st.tuples(_junk, _junk)),
+    st.tuples(st.just("align"), st.tuples(_junk, _junk)),
+    st.tuples(st.just("measure"), st.tuples(_junk)),
+    st.tuples(st.just("declare_channel"), st.tuples(_junk, _junk)),
+    st.tuples(st.just("declare_variable"), st.tuples(_junk)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(calls=st.lists(_call, min_size=1, max_size=6))
+def test_junk_arguments_raise_only_sequence_errors(
+    calls: list[tuple[str, tuple[object, ...]]],
+) -> None:
+    seq = Sequence(Register.square(2, spacing=6.0).centered(), DigitalAnalogDevice)
+    seq.declare_channel("ryd", "rydberg_global")
+    seq.declare_channel("ram", "raman_local", initial_target="q0")
+    pulse = Pulse.ConstantPulse(100, 1.0, 0.0, 0.0)
+    for name, given_args in calls:
+        args: list[object] = list(given_args)
+        kwargs: dict[str, object] = {}
+        if name == "add" and args[0] == "pulse":
+            args[0] = pulse
+        if name == "phase_shift":
+            kwargs["basis"] = args.pop()
+        try:
+            getattr(seq, name)(*args, **kwargs)
+        except SequenceError:
+            pass
+    from sequencer import sample
+
+    if not seq.is_parametrized():
+        assert sample(seq).duration_ns == seq.get_duration()
