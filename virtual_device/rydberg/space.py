@@ -216,9 +216,11 @@ class BlockadeSubspace:
         states = np.zeros(1, dtype=np.int64)
         energy = np.zeros(1)
         for k in range(n):
-            # bit of atom j sits at position n-1-j (first atom = most significant bit)
-            bits = ((states[:, None] >> (n - 1 - np.arange(k))[None, :]) & 1).astype(float)
-            added = bits @ pair_v[:k, k] if k else np.zeros(len(states))
+            # bit of atom j sits at position n-1-j (first atom = most significant bit);
+            # one atom at a time keeps the memory at O(states)
+            added = np.zeros(len(states))
+            for j in np.nonzero(pair_v[:k, k])[0]:
+                added += pair_v[j, k] * ((states >> (n - 1 - j)) & 1)
             e1 = energy + added
             keep1 = e1 <= energy_cutoff
             states = np.concatenate([states, states[keep1] | (1 << (n - 1 - k))])
@@ -257,11 +259,21 @@ class BlockadeSubspace:
         self._lower = lower
         self._leak_src = np.concatenate(leak_src)
         self._leak_atom = np.concatenate(leak_atom)
-        # energy penalty of each leaky flip (interaction part), for the dropped-population estimate
-        leak_bits = (
-            (self._states[self._leak_src][:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
-        ).astype(float)
-        self._leak_penalty = np.einsum("kj,kj->k", leak_bits, pair_v[self._leak_atom])
+        # energy penalty of each leaky flip (interaction part), for the dropped-population
+        # estimate; in chunks so the (flips × atoms) bit matrix never exists whole
+        shifts = n - 1 - np.arange(n)
+        self._leak_penalty = np.empty(len(self._leak_src))
+        for lo in range(0, len(self._leak_src), 1 << 16):
+            hi = lo + (1 << 16)
+            leak_bits = ((self._states[self._leak_src[lo:hi]][:, None] >> shifts) & 1).astype(
+                np.float64
+            )
+            self._leak_penalty[lo:hi] = np.einsum(
+                "kj,kj->k", leak_bits, pair_v[self._leak_atom[lo:hi]]
+            )
+        self._popcount = np.zeros(self.dim)
+        for shift in shifts:
+            self._popcount += (self._states >> shift) & 1
         self.truncation = TruncationInfo(
             energy_cutoff=self.energy_cutoff,
             kept_states=self.dim,
@@ -285,6 +297,8 @@ class BlockadeSubspace:
 
     def detuning_diagonal(self, delta: NDArray[np.float64]) -> NDArray[np.float64]:
         """Diagonal of Σ_i δ_i n_i."""
+        if np.all(delta == delta[0]):
+            return delta[0] * self._popcount
         return self.bits() @ delta
 
     def apply_drive(
@@ -338,7 +352,7 @@ class BlockadeSubspace:
         amplitude would flow out of the kept set. ``population`` = Σ |c_i ψ_a / ΔE|² over
         leaky flips a → a + i with energy penalty ΔE = Σ_j V_ij n_j − δ_i: the population the
         dropped states would carry in adiabatic elimination (second-order perturbation theory),
-        each term capped at |ψ_a|².
+        each term capped at |ψ_a|² and the sum at 1.
         """
         if len(self._leak_src) == 0:
             return 0.0, 0.0
@@ -348,7 +362,7 @@ class BlockadeSubspace:
         # a flip cannot move more than its source's population: cap each term there, which
         # also keeps near-resonant (penalty ≈ 0) flips finite — they signal a bad cutoff
         source = np.abs(psi[self._leak_src]) ** 2
-        pop = float(np.sum(np.minimum(amp / np.maximum(penalty, 1e-12) ** 2, source)))
+        pop = min(1.0, float(np.sum(np.minimum(amp / np.maximum(penalty, 1e-12) ** 2, source))))
         return rate, pop
 
 
