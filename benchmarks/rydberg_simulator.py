@@ -27,7 +27,7 @@ import numpy as np
 
 C6 = 865723.02
 TWO_PI = 2 * np.pi
-V_NN_CHAIN = C6 / 5.5**6
+V_NN = {"chain": C6 / 5.5**6, "square": C6 / 6.0**6}  # nearest-neighbour pair energy, rad/µs
 
 
 def coords_for(kind: str, n: int) -> np.ndarray:
@@ -148,9 +148,9 @@ CASES = {
     "chain20": ("chain", 20, None, False, None),
     "sub_chain12_5Vnn": ("chain", 12, 5.0, False, 1e-9),
     "sub_chain20_5Vnn": ("chain", 20, 5.0, False, None),
-    "sub_chain20_nn": ("chain", 20, 1.01, False, None),
-    "sub_chain30_nn": ("chain", 30, 1.01, False, None),
-    "sub_square36_nn": ("square", 36, 1.01, False, None),
+    "sub_chain20_nn": ("chain", 20, 0.99, False, None),
+    "sub_chain30_nn": ("chain", 30, 0.99, False, None),
+    "sub_square36_nn": ("square", 36, 0.99, False, None),
 }
 DEFAULT = [
     "chain8",
@@ -188,7 +188,7 @@ def main() -> None:
     for name in args.cases:
         kind, n, cut, with_pulser, ref_tol = CASES[name]
         coords = coords_for(kind, n)
-        cutoff = None if cut is None else cut * V_NN_CHAIN
+        cutoff = None if cut is None else cut * V_NN[kind]
         ours = in_process(_ours, coords, args.tolerance, cutoff)
         p_ours = full_probs(ours, n) if n <= 24 else None
         ref = None
