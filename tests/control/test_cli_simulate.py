@@ -114,3 +114,33 @@ def test_unsupported_noise_is_a_cli_error(sampled_file, tmp_path, capsys):
     )
     assert rc == 2
     assert "depolarizing_rate" in capsys.readouterr().err
+
+
+@pytest.mark.pulser
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_simulate_reads_pulser_abstract_representation_and_agrees_with_pulser(tmp_path):
+    import sequencer
+
+    if not hasattr(sequencer, "sample") or not hasattr(sequencer, "get_device"):
+        pytest.skip("sequencer.sample / get_device not in this checkout")
+    pulser = pytest.importorskip("pulser")
+    from pulser.devices import AnalogDevice
+    from pulser.waveforms import BlackmanWaveform, RampWaveform
+    from pulser_simulation import QutipEmulator
+
+    reg = pulser.Register.from_coordinates([(0, 0), (6, 0), (3, 5)], prefix="q")
+    seq = pulser.Sequence(reg, AnalogDevice)
+    seq.declare_channel("ryd", "rydberg_global")
+    seq.add(pulser.Pulse(BlackmanWaveform(800, np.pi), RampWaveform(800, -4.0, 6.0), 0.3), "ryd")
+    path = tmp_path / "pulser_seq.json"
+    path.write_text(seq.to_abstract_repr())
+    out = tmp_path / "r.json"
+    assert (
+        main(["simulate", str(path), "-o", str(out), "--no-progress", "--tolerance", "1e-8"]) == 0
+    )
+    ours = json.loads(out.read_text())["bitstring_probabilities"]
+    psi = QutipEmulator.from_sequence(seq).run().get_final_state().full().ravel()
+    n = 3
+    for index, amp in enumerate(psi):
+        bits = format((1 << n) - 1 - index, f"0{n}b")  # pulser: |r⟩ is basis index 0
+        assert abs(ours.get(bits, 0.0) - abs(amp) ** 2) <= 1e-3
