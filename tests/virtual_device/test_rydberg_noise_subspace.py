@@ -250,3 +250,27 @@ def test_sampled_sequence_input_matches_arrays():
     )
     assert a.atom_ids == ("a", "b", "c")
     np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-12)
+
+
+def test_sampled_sequence_takes_c6_from_its_device():
+    import sequencer
+
+    if not hasattr(sequencer, "get_device"):
+        pytest.skip("sequencer.get_device not in this checkout")
+    reg = Register({"a": (0, 0), "b": (5.5, 0)})
+    t = 300
+    ch = ChannelSamples(
+        "rydberg_global",
+        "ground-rydberg",
+        "Global",
+        np.full(t, 8.0),
+        np.zeros(t),
+        np.zeros(t),
+        (TargetSlot(0, t, frozenset(reg.ids)),),
+    )
+    seq = SampledSequence(reg, {"rydberg_global": ch}, device_name="AnalogDevice")
+    c6 = sequencer.get_device("AnalogDevice").interaction_coeff
+    looked_up = simulate(seq, tolerance=1e-10)
+    explicit = simulate(seq, interaction_coeff=c6, tolerance=1e-10)
+    np.testing.assert_array_equal(looked_up.probabilities, explicit.probabilities)
+    assert looked_up.bitstring_probabilities()["11"] < 0.1  # interacting, not independent
