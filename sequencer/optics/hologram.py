@@ -1,0 +1,170 @@
+"""Weighted Gerchberg-Saxton (Kim-style weighting) holograms for tweezer arrays."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft
+from numpy.typing import ArrayLike, NDArray
+
+from sequencer.optics.errors import OpticsError
+from sequencer.optics.slm import SLMSpec
+from sequencer.register import RegisterLayout
+
+
+@dataclass(frozen=True)
+class Hologram:
+    """A quantised SLM phase mask and its predicted focal-plane performance.
+
+    ``phase`` is in radians in [0, 2π) on the SLM's (ny, nx) pixels; ``levels``
+    the integer grey levels. ``spot_powers`` are the predicted relative trap
+    powers (mean 1 after dividing by the target weights), ``non_uniformity`` is
+    std/mean of the powers relative to their targets, ``efficiency`` the
+    fraction of the input power landing in the spots.
+    """
+
+    phase: NDArray[np.float64]
+    levels: NDArray[np.int64]
+    spot_powers: NDArray[np.float64]
+    non_uniformity: float
+    efficiency: float
+    iterations: int
+    history: tuple[float, ...]
+
+
+@dataclass
+class HologramCache:
+    """Explicit cache of holograms keyed by (layout slug, SLM JSON, weights hash, iterations)."""
+
+    entries: dict[tuple[str, str, str, int], Hologram] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def _spot_pixels(
+    layout: RegisterLayout, slm: SLMSpec
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    n = slm.grid
+    k = np.rint(slm.trap_to_kspace(layout.coords)).astype(np.int64)
+    half = n // 2
+    if np.any(np.abs(k) >= half):
+        raise OpticsError(
+            f"traps map to k-space pixels up to {int(np.abs(k).max())}, "
+            f"outside the grid's ±{half - 1}"
+        )
+    if len({(int(a), int(b)) for a, b in k}) != len(k):
+        raise OpticsError("two traps map to the same k-space pixel; increase grid_size or spacing")
+    return k[:, 1] % n, k[:, 0] % n
+
+
+def _uniformity(power: NDArray[np.float64], target: NDArray[np.float64]) -> float:
+    rel = power / target
+    return float(np.std(rel) / np.mean(rel))
+
+
+def hologram(
+    layout: RegisterLayout,
+    slm: SLMSpec,
+    weights: ArrayLike | None = None,
+    *,
+    iterations: int = 25,
+    tolerance: float = 0.0,
+    seed: int | np.random.Generator = 0,
+    workers: int = 2,
+    phase_fix_below: float = 0.05,
+) -> Hologram:
+    """Compute a phase mask whose focal plane has one spot per trap of ``layout``.
+
+    ``weights`` are per-trap target powers (relative; e.g. calibration feedback
+    from measured trap depths). The loop stops after ``iterations`` or once the
+    non-uniformity is ≤ ``tolerance``. The returned mask is quantised to the
+    SLM's bit depth and its report is computed from the quantised mask.
+    Once the non-uniformity drops below ``phase_fix_below`` the focal-plane
+    phases of the spots are frozen (Kim et al.'s phase-fixed WGS), after which
+    only the weights change.
+    """
+    if iterations < 1:
+        raise OpticsError(f"iterations must be ≥ 1, got {iterations}")
+    n_traps = layout.n_traps
+    target = np.ones(n_traps) if weights is None else np.asarray(weights, dtype=np.float64)
+    if target.shape != (n_traps,) or not np.all(np.isfinite(target)) or np.any(target <= 0):
+        raise OpticsError(
+            f"weights must be {n_traps} positive finite numbers, got shape {target.shape}"
+        )
+    target = target / target.mean()
+    amp_target = np.sqrt(target).astype(np.float32)
+    iy, ix = _spot_pixels(layout, slm)
+    n = slm.grid
+    ny, nx = slm.resolution
+    if ny > n or nx > n:
+        raise OpticsError(f"grid_size {n} is smaller than the SLM resolution {slm.resolution}")
+    rng = np.random.default_rng(seed)
+    aperture = np.zeros((n, n), dtype=np.float32)
+    aperture[:ny, :nx] = 1.0 / np.sqrt(ny * nx)
+    field_ = np.zeros((n, n), dtype=np.complex64)
+    phase = rng.uniform(0.0, 2 * np.pi, size=(ny, nx)).astype(np.float32)
+    field_[:ny, :nx] = aperture[:ny, :nx] * np.exp(1j * phase)
+    w = amp_target.copy()
+    history: list[float] = []
+    far = scipy.fft.fft2(field_, norm="ortho", workers=workers, overwrite_x=False)
+    fixed_phase: NDArray[np.complex64] | None = None
+    for _ in range(iterations):
+        spots = far[iy, ix]
+        amp = np.abs(spots)
+        history.append(_uniformity(amp.astype(np.float64) ** 2, target))
+        if history[-1] <= tolerance:
+            break
+        rel = amp / amp_target
+        w *= rel.mean() / rel  # Kim-style weighting: boost weak spots
+        far[:] = 0
+        if fixed_phase is None and history[-1] <= phase_fix_below:
+            fixed_phase = spots / np.maximum(amp, 1e-30)  # Kim et al.: freeze spot phases
+        unit = fixed_phase if fixed_phase is not None else spots / np.maximum(amp, 1e-30)
+        far[iy, ix] = w * unit
+        near = scipy.fft.ifft2(far, norm="ortho", workers=workers, overwrite_x=True)
+        np.multiply(aperture, np.exp(1j * np.angle(near)), out=field_)
+        far = scipy.fft.fft2(field_, norm="ortho", workers=workers)
+    final_phase = np.mod(np.angle(field_[:ny, :nx]).astype(np.float64), 2 * np.pi)
+    n_levels = slm.phase_levels
+    levels = np.mod(np.rint(final_phase / (2 * np.pi) * n_levels), n_levels).astype(np.int64)
+    q_phase = (levels * (2 * np.pi / n_levels)).astype(np.float64)
+    q_field = np.zeros((n, n), dtype=np.complex128)
+    q_field[:ny, :nx] = np.exp(1j * q_phase) / np.sqrt(ny * nx)
+    q_far = scipy.fft.fft2(q_field, norm="ortho", workers=workers)
+    power = np.abs(q_far[iy, ix]) ** 2
+    efficiency = float(power.sum())
+    rel_power = power / target
+    return Hologram(
+        phase=q_phase,
+        levels=levels,
+        spot_powers=rel_power / rel_power.mean(),
+        non_uniformity=_uniformity(power, target),
+        efficiency=efficiency,
+        iterations=len(history),
+        history=tuple(history),
+    )
+
+
+class HologramGenerator:
+    """Computes holograms for one SLM and caches them by layout, weights and iterations."""
+
+    def __init__(
+        self, slm: SLMSpec, *, cache: HologramCache | None = None, iterations: int = 25
+    ) -> None:
+        self.slm = slm
+        self.cache = cache if cache is not None else HologramCache()
+        self.iterations = iterations
+
+    def __call__(self, layout: RegisterLayout, weights: ArrayLike | None = None) -> Hologram:
+        """Return the (cached) hologram for ``layout`` with per-trap ``weights``."""
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)
+        w_key = "none" if w is None else hashlib.sha256(w.tobytes()).hexdigest()
+        key = (layout.slug, self.slm.model_dump_json(), w_key, self.iterations)
+        hit = self.cache.entries.get(key)
+        if hit is None:
+            hit = hologram(layout, self.slm, w, iterations=self.iterations)
+            self.cache.entries[key] = hit
+        return hit
