@@ -125,7 +125,10 @@ def hologram(
         unit = fixed_phase if fixed_phase is not None else spots / np.maximum(amp, 1e-30)
         far[iy, ix] = w * unit
         near = scipy.fft.ifft2(far, norm="ortho", workers=workers, overwrite_x=True)
-        np.multiply(aperture, np.exp(1j * np.angle(near)), out=field_)
+        mag = np.abs(near)
+        np.maximum(mag, np.float32(1e-30), out=mag)
+        np.divide(aperture, mag, out=mag)
+        np.multiply(near, mag, out=field_)  # keep the phase, impose the aperture amplitude
         far = scipy.fft.fft2(field_, norm="ortho", workers=workers)
     final_phase = np.mod(np.angle(field_[:ny, :nx]).astype(np.float64), 2 * np.pi)
     n_levels = slm.phase_levels
