@@ -1,8 +1,9 @@
-"""Cameras: the :class:`Camera` interface, the ORCA-Flash4.0 driver and frame sources."""
+"""Cameras: the :class:`Camera` interface, the ORCA-Flash4.0 driver, frame sources, pylablib."""
 
 from drivers.camera.frames import FRAME_HEADER, TCPFrameSource
 from drivers.camera.hamamatsu import HamamatsuOrcaFlash4
 from drivers.camera.interface import Camera, Frame, FrameSource, Roi, TriggerMode
+from drivers.camera.pylablib_adapter import PylablibCamera, as_pylablib_camera
 
 __all__ = [
     "FRAME_HEADER",
@@ -10,7 +11,9 @@ __all__ = [
     "Frame",
     "FrameSource",
     "HamamatsuOrcaFlash4",
+    "PylablibCamera",
     "Roi",
     "TCPFrameSource",
     "TriggerMode",
+    "as_pylablib_camera",
 ]
