@@ -287,6 +287,13 @@ class Keysight33600AChannel(InstrumentChannel, SequenceAWG):
             self.upload_segment(segment)
         self.write_step_table(program)
 
+    def set_output_scale(self, sample_rate_hz: float, full_scale_v: float) -> None:
+        """Arb sample rate in Sa/s; 2 × ``full_scale_v`` Vpp (code 32767 = peak); 0 V offset."""
+        with self.parent.lock:
+            self.arb_sample_rate_hz = sample_rate_hz
+            self.offset_v = 0.0
+            self.amplitude_vpp = 2.0 * full_scale_v
+
     def upload_segment(self, segment: Segment) -> None:
         """A segment is an arb of the same name in volatile memory."""
         self.check_segment(segment)

@@ -152,6 +152,13 @@ class SequenceAWG(ABC):
             )
 
     @abstractmethod
+    def set_output_scale(self, sample_rate_hz: float, full_scale_v: float) -> None:
+        """Play segments at ``sample_rate_hz`` (Sa/s) with code 32767 at ``full_scale_v`` (V peak).
+
+        Offset 0 V: code 0 is 0 V at the load, codes scale linearly to ±``full_scale_v``.
+        """
+
+    @abstractmethod
     def upload_segment(self, segment: Segment) -> None:
         """Write one segment into the instrument's memory (replacing one of that name)."""
 
