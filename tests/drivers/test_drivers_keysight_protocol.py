@@ -270,3 +270,17 @@ def test_safe_state_on_exit_runs_when_the_block_is_left_by_an_exception() -> Non
         with pytest.raises(RuntimeError, match="scan aborted"):
             with Keysight33600A(peer.resource, safe_state_on_exit=True):
                 raise RuntimeError("scan aborted")
+
+
+def test_output_scale_sets_rate_offset_then_amplitude_each_checked() -> None:
+    script = steps(
+        HELLO,
+        (b"SOUR2:FUNC:ARB:SRAT 1000000000\n", b""),
+        NO_ERROR,
+        (b"SOUR2:VOLT:OFFS 0\n", b""),
+        NO_ERROR,
+        (b"SOUR2:VOLT 1\n", b""),
+        NO_ERROR,
+    )
+    with TCPPeer(script) as peer, Keysight33600A(peer.resource) as awg:
+        awg.ch2.set_output_scale(1e9, 0.5)  # code 32767 = 0.5 V peak = 1 Vpp
