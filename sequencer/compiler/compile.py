@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from sequencer.compiler import _kernels
 from sequencer.compiler.calibration import CompilerCalibration
 from sequencer.compiler.errors import CompileError, HardwareLimitError
 from sequencer.compiler.hardware import AWGConfig, HardwareConfig
@@ -24,7 +25,6 @@ from sequencer.compiler.synth import (
     TWO_PI,
     ChannelDrive,
     choose_loop_length,
-    pre_emphasize,
     rf_codes,
 )
 from sequencer.compiler.timeline import Block, CompactSequence
@@ -47,7 +47,7 @@ class _Region:
 class _ChannelState:
     drive: ChannelDrive
     offset: int  # AWG samples by which this channel is delayed relative to the AWG start
-    phase_acc: float  # accumulated baseband RF phase (rad) at the start of the next region
+    phase_cyc: float  # accumulated baseband RF phase (cycles, in [0, 1)) at the next region
     max_quant: float = 0.0
     peak_amp: float = 0.0
     max_code: int = 0
@@ -148,9 +148,13 @@ def _check_limits(compact: CompactSequence, drives: dict[str, ChannelDrive]) -> 
     for nm, drive in drives.items():
         for block in compact.blocks:
             a, d, _ = block.values[nm]
-            # the response is monotonic: checking the extremes checks every sample
-            drive.amplitude_v(np.array([np.max(a), np.min(a)]))
-            drive.rf_offset_hz(a, d)
+            # one fused pass: Ω's extremes and the RF offset's (the response is monotonic:
+            # checking the extremes checks every sample)
+            a_lo, a_hi, f_lo, f_hi = _kernels.value_ranges(
+                a, d, drive.rabi_per_sqrt_w, drive.light_shift_per_w, drive.offset_scale
+            )
+            drive.amplitude_v(np.array([a_hi, a_lo]))
+            drive.check_band(f_lo, f_hi)
 
 
 def _compile_awg(
@@ -217,7 +221,8 @@ def _compile_awg(
     for st in states:
         _, det0, _ = compact.values_at(st.drive.channel, np.array([0]))
         off0 = st.drive.rf_offset_hz(np.zeros(1), det0)[0]
-        st.phase_acc = -TWO_PI * off0 * st.offset / fs
+        turns = -off0 * st.offset / fs
+        st.phase_cyc = turns - math.floor(turns)
     alpha = {
         id(st): (1.0 - math.exp(-1.0 / (fs * st.drive.aom.time_constant_ns * 1e-9)))
         if pre_emph and st.drive.aom.time_constant_ns > 0
@@ -229,17 +234,18 @@ def _compile_awg(
     steps: list[Step] = []
     for reg in regions:
         held: Block | None = compact.blocks[reg.hold_block] if reg.hold_block >= 0 else None
-        seg = np.zeros((awg.channels, reg.length), dtype=np.int32)
-        # explicit stretches go in chunks that stay in cache; the phase carries across
-        step = reg.length if held is not None else _CHUNK_SAMPLES
-        for c0 in range(0, reg.length, step):
-            c1 = min(c0 + step, reg.length)
-            j = np.arange(reg.start + c0, reg.start + c1, dtype=np.int64)
-            loops = reg.loops if held is not None else 1
+        # every row a channel plays is written in full; only the idle rows need zeros
+        seg = np.empty((awg.channels, reg.length), dtype=np.int32)
+        used = {st.drive.aom.awg_channel for st in states}
+        for row in range(awg.channels):
+            if row not in used:
+                seg[row] = 0
+        if held is not None:
+            j = np.arange(reg.start, reg.start + reg.length, dtype=np.int64)
             for st in states:
-                seg[st.drive.aom.awg_channel, c0:c1] = _synth_channel(
-                    st, j, held, loops, compact, awg, alpha[id(st)]
-                )
+                seg[st.drive.aom.awg_channel] = _synth_held(st, j, held, reg.loops, awg)
+        else:
+            _synth_explicit(states, seg, reg, compact, awg, alpha)
         # short segments (holds, dark stretches) repeat; long explicit ones practically never,
         # and hashing them would cost as much as synthesising them
         if reg.length <= _DEDUP_MAX_SAMPLES:
@@ -267,84 +273,161 @@ def _compile_awg(
     return prog, states
 
 
-_CHUNK_SAMPLES = 1 << 15  # explicit synthesis works in chunks of this many AWG samples
 _DEDUP_MAX_SAMPLES = 1 << 17  # segments up to this long are stored once if repeated
 
 
-def _synth_channel(
-    st: _ChannelState,
-    j: NDArray[np.int64],
-    held: Block | None,
-    loops: int,
-    compact: CompactSequence,
-    awg: AWGConfig,
-    alpha: float,
+def _synth_held(
+    st: _ChannelState, j: NDArray[np.int64], held: Block, loops: int, awg: AWGConfig
 ) -> NDArray[np.int32]:
-    """DAC codes of one channel for AWG samples ``j`` (played ``loops`` times).
+    """DAC codes of one channel's loop segment (AWG samples ``j``, played ``loops`` times).
 
+    Numpy (a loop segment is at most ``hold_segment_max_samples`` long and made once).
     Updates the channel's phase accumulator and error bookkeeping.
     """
     d = st.drive
     fs = awg.sample_rate_hz
-    rate = fs / 1e9
     n = len(j)
-    if held is not None:
-        a0, det0, ph0 = held.values[d.channel]
-        amp = d.amplitude_v(a0)[0] * np.ones(n)
-        off = float(d.rf_offset_hz(a0, det0)[0])
-        if a0[0] > 0:
-            f_true = d.aom.rf_center_hz + off
-            _, f_q = choose_loop_length(np.array([f_true]), fs, 1, n, n)
-            shift = abs(float(f_q[0]) - f_true)
-            st.hold_freq_err = max(st.hold_freq_err, shift)
-            # the phase the held light drifts by over the whole loop, at the atoms
-            drift = TWO_PI * abs(d.aom.optical_factor) * shift * n * loops / fs
-            st.hold_phase_err = max(st.hold_phase_err, drift)
-            off = float(f_q[0]) - d.aom.rf_center_hz
-        offsets_hz = np.full(n, off)
-        phi = np.full(n, ph0[0])
-    else:
-        t_ns = np.floor((j - st.offset) / rate + 1e-9).astype(np.int64)
-        # convert on the 1 ns grid, then gather (zero-order hold) onto AWG samples
-        k0 = int(t_ns[0])
-        kk = np.arange(k0, int(t_ns[-1]) + 1, dtype=np.int64)
-        rabi_ns, det_ns, phi_ns = compact.values_at(d.channel, kk)
-        gather = t_ns - k0
-        # every sample was range-checked up front (_check_limits)
-        amp = d.amplitude_v(rabi_ns, check=False)[gather]
-        offsets_hz = d.rf_offset_hz(rabi_ns, det_ns, check=False)[gather]
-        phi = phi_ns[gather]
-        if alpha < 1.0:
-            t_prev = np.floor((j[0] - 1 - st.offset) / rate + 1e-9)
-            r_prev, _, _ = compact.values_at(d.channel, np.array([int(t_prev)]))
-            prev_amp = float(d.amplitude_v(r_prev)[0]) if j[0] > 0 else 0.0
-            amp = pre_emphasize(amp, prev_amp, alpha)
-            if float(np.max(amp)) > d.aom.rf_amplitude_max_v:
-                raise HardwareLimitError(
-                    f"channel {d.channel!r}: pre-emphasis needs RF amplitude "
-                    f"{float(np.max(amp)):.6g} V, above the limit of AOM {d.aom.name!r} "
-                    f"(0..{d.aom.rf_amplitude_max_v} V); slow the pulse edges or turn "
-                    "pre-emphasis off"
-                )
-            # undershoot below 0 V is not representable: clipped, and counted in the budget
-            st.clipped += int(np.count_nonzero(amp < 0.0))
-            amp = np.maximum(amp, 0.0)
-    steps_phase = offsets_hz * (TWO_PI / fs)
+    a0, det0, ph0 = held.values[d.channel]
+    amp = d.amplitude_v(a0)[0] * np.ones(n)
+    off = float(d.rf_offset_hz(a0, det0)[0])
+    if a0[0] > 0:
+        f_true = d.aom.rf_center_hz + off
+        _, f_q = choose_loop_length(np.array([f_true]), fs, 1, n, n)
+        shift = abs(float(f_q[0]) - f_true)
+        st.hold_freq_err = max(st.hold_freq_err, shift)
+        # the phase the held light drifts by over the whole loop, at the atoms
+        drift = TWO_PI * abs(d.aom.optical_factor) * shift * n * loops / fs
+        st.hold_phase_err = max(st.hold_phase_err, drift)
+        off = float(f_q[0]) - d.aom.rf_center_hz
+    steps_phase = np.full(n, off * (TWO_PI / fs))
     baseband = np.cumsum(steps_phase)
     total = float(baseband[-1])
     baseband -= steps_phase
-    baseband += st.phase_acc
+    baseband += TWO_PI * st.phase_cyc
     turns = (j - st.offset) * (d.aom.rf_center_hz / fs)
     turns -= np.floor(turns)
     rf_phase = np.asarray(turns * TWO_PI, dtype=np.float64)
     rf_phase += baseband
-    rf_phase += phi * (1.0 / d.aom.optical_factor)
+    rf_phase += ph0[0] * (1.0 / d.aom.optical_factor)
     codes, q = rf_codes(amp, rf_phase, awg.lsb_v, awg.max_code)
     st.max_quant = max(st.max_quant, q)
     st.peak_amp = max(st.peak_amp, float(np.max(amp)))
     st.max_code = max(st.max_code, int(np.max(np.abs(codes))))
-    st.phase_acc = math.fmod(st.phase_acc + total * loops, TWO_PI)
+    cycles = st.phase_cyc + total * loops / TWO_PI
+    st.phase_cyc = cycles - math.floor(cycles)
     return codes
+
+
+def _ns_of(j: int, offset: int, rate: float) -> int:
+    """The 1 ns request AWG sample ``j`` of a channel delayed by ``offset`` samples plays."""
+    return math.floor((j - offset) / rate + 1e-9)
+
+
+def _kernel_inputs(
+    st: _ChannelState, reg: _Region, compact: CompactSequence, rate: float
+) -> tuple[tuple[NDArray[np.float64], ...], tuple[int, int, int, int, int]]:
+    """Per-ns inputs of an explicit region for the kernel: (Ω, Δ, φ), (base, clamp, lit).
+
+    Views of the timeline block when one explicit block holds every ns the region plays
+    (beyond the sequence's ends Ω is 0 and Δ, φ hold — the semantics of ``values_at``);
+    otherwise ``values_at`` over the region's ns range (a copy).
+    """
+    name = st.drive.channel
+    k_first = _ns_of(reg.start, st.offset, rate)
+    k_last = _ns_of(reg.start + reg.length - 1, st.offset, rate)
+    dur = compact.duration_ns
+    c_lo, c_hi = max(k_first, 0), min(k_last, dur - 1)
+    if c_lo <= c_hi:
+        for block in compact.blocks:
+            if block.start_ns <= c_lo < block.stop_ns:
+                if not block.hold and c_hi < block.stop_ns:
+                    return block.values[name], (block.start_ns, c_lo, c_hi, 0, dur)
+                break
+    kk = np.arange(k_first, k_last + 1, dtype=np.int64)
+    return compact.values_at(name, kk), (k_first, k_first, k_last, k_first, k_last + 1)
+
+
+def _synth_explicit(
+    states: list[_ChannelState],
+    seg: NDArray[np.int32],
+    reg: _Region,
+    compact: CompactSequence,
+    awg: AWGConfig,
+    alpha: dict[int, float],
+) -> None:
+    """DAC codes of every channel of an explicit region into ``seg``, by the fused kernel.
+
+    The refusals are raised from the kernel's per-chunk reductions in the order (chunk by
+    chunk, channel by channel; pre-emphasis overshoot before the code range) and with the
+    messages of the numpy formulation.
+    """
+    fs = awg.sample_rate_hz
+    rate = fs / 1e9
+    all_stats = []
+    for st in states:
+        d = st.drive
+        (rabi, det, phi), (base, clo, chi, lit_lo, lit_hi) = _kernel_inputs(st, reg, compact, rate)
+        table = d.response.model != "sin2"
+        amp_ns = d.amplitude_v(rabi, check=False) if table else np.empty(0)
+        a = alpha[id(st)]
+        prev_amp = 0.0
+        if a < 1.0 and reg.start > 0:
+            t_prev = _ns_of(reg.start - 1, st.offset, rate)
+            r_prev, _, _ = compact.values_at(d.channel, np.array([t_prev]))
+            prev_amp = float(d.amplitude_v(r_prev)[0])
+        fpar = np.array(
+            [
+                rate,
+                d.rabi_per_sqrt_w,
+                d.light_shift_per_w,
+                d.offset_scale / fs,
+                d.aom.rf_center_hz / fs,
+                1.0 / (TWO_PI * d.aom.optical_factor),
+                2.0 / np.pi * d.response.max_amplitude_v,
+                1.0 / d.max_rabi,
+                a,
+                1.0 / awg.lsb_v,
+            ]
+        )
+        ipar = np.array(
+            [st.offset, base, clo, chi, lit_lo, lit_hi, int(table), int(a < 1.0), awg.max_code],
+            dtype=np.int64,
+        )
+        st.phase_cyc, stats = _kernels.synth_explicit(
+            seg[d.aom.awg_channel],
+            reg.start,
+            st.phase_cyc,
+            prev_amp,
+            rabi,
+            det,
+            phi,
+            amp_ns,
+            fpar,
+            ipar,
+        )
+        all_stats.append(stats)
+    for k in range(all_stats[0].shape[0] if all_stats else 0):
+        for st, stats in zip(states, all_stats):
+            d = st.drive
+            amp_max, under, code_max, quant = (float(x) for x in stats[k])
+            if alpha[id(st)] < 1.0:
+                if amp_max > d.aom.rf_amplitude_max_v:
+                    raise HardwareLimitError(
+                        f"channel {d.channel!r}: pre-emphasis needs RF amplitude "
+                        f"{amp_max:.6g} V, above the limit of AOM {d.aom.name!r} "
+                        f"(0..{d.aom.rf_amplitude_max_v} V); slow the pulse edges or turn "
+                        "pre-emphasis off"
+                    )
+                # undershoot below 0 V is not representable: clipped, and counted in the budget
+                st.clipped += int(under)
+            if code_max > awg.max_code:
+                raise HardwareLimitError(
+                    f"DAC code {code_max:.0f} outside ±{awg.max_code}; "
+                    "RF amplitude exceeds the AWG full scale"
+                )
+            st.max_quant = max(st.max_quant, quant)
+            st.peak_amp = max(st.peak_amp, amp_max, 0.0)
+            st.max_code = max(st.max_code, int(code_max))
 
 
 def _channel_budget(
@@ -423,14 +506,13 @@ def _lit_interval(compact: CompactSequence, name: str) -> tuple[int, int] | None
     first: int | None = None
     last = 0
     for b in compact.blocks:
-        a = b.values[name][0]
-        nz = np.flatnonzero(a > 0)
-        if nz.size == 0:
+        lit = _kernels.lit_span(b.values[name][0])
+        if lit is None:
             continue
         if b.hold:
             lo, hi = b.start_ns, b.stop_ns
         else:
-            lo, hi = b.start_ns + int(nz[0]), b.start_ns + int(nz[-1]) + 1
+            lo, hi = b.start_ns + lit[0], b.start_ns + lit[1]
         first = lo if first is None else first
         last = hi
     return None if first is None else (first, last)

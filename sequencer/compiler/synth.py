@@ -1,6 +1,9 @@
 """Sample-level synthesis: pulse-level Ω, Δ, φ → RF amplitude, frequency and phase → DAC codes.
 
-Everything here is vectorised over samples; there is no Python loop per sample.
+The mapping of a channel (:class:`ChannelDrive`) and the numpy formulation of the codes
+(:func:`pre_emphasize`, :func:`rf_codes`: used for looped hold segments, and the reference of
+the fused kernel). Explicit stretches are synthesised by the fused numba kernel of
+:mod:`sequencer.compiler._kernels` (:func:`synthesis_threads` controls its threads).
 """
 
 from __future__ import annotations
@@ -11,11 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from sequencer.compiler import _kernels
 from sequencer.compiler.calibration import AOMResponse, CompilerCalibration
 from sequencer.compiler.errors import HardwareLimitError
 from sequencer.compiler.hardware import AOMConfig, BeamConfig, HardwareConfig
 
-__all__ = ["ChannelDrive", "choose_loop_length", "pre_emphasize", "rf_codes"]
+__all__ = [
+    "ChannelDrive",
+    "choose_loop_length",
+    "pre_emphasize",
+    "rf_codes",
+    "synthesis_threads",
+]
 
 TWO_PI = 2.0 * math.pi
 # Pulser's ids of the global channels, by basis: where a user-named channel is routed
@@ -131,22 +141,31 @@ class ChannelDrive:
 
         ``check=False`` skips the band check (for samples already checked).
         """
-        scale = 1e6 / (TWO_PI * self.aom.optical_factor)
+        scale = self.offset_scale
         if self.light_shift_per_w:
             laser = detuning - self.light_shift_per_w * self.optical_power_w(rabi)
             offset = laser * scale
         else:
             offset = detuning * scale
         if check and offset.size:
-            lo, hi = self.aom.rf_band_hz
-            f_lo = self.aom.rf_center_hz + float(np.min(offset))
-            f_hi = self.aom.rf_center_hz + float(np.max(offset))
-            if f_lo < lo or f_hi > hi:
-                raise HardwareLimitError(
-                    f"channel {self.channel!r}: RF frequency {f_lo:.6g}..{f_hi:.6g} Hz leaves "
-                    f"the band of AOM {self.aom.name!r} ({lo:.6g}..{hi:.6g} Hz); |Δ| too large"
-                )
+            self.check_band(float(np.min(offset)), float(np.max(offset)))
         return np.asarray(offset)
+
+    @property
+    def offset_scale(self) -> float:
+        """RF offset (Hz) per rad/µs of laser detuning: 10⁶ / (2π · order · passes)."""
+        return 1e6 / (TWO_PI * self.aom.optical_factor)
+
+    def check_band(self, offset_min_hz: float, offset_max_hz: float) -> None:
+        """Refuse RF offsets (from the AOM centre) that leave the AOM's band."""
+        lo, hi = self.aom.rf_band_hz
+        f_lo = self.aom.rf_center_hz + offset_min_hz
+        f_hi = self.aom.rf_center_hz + offset_max_hz
+        if f_lo < lo or f_hi > hi:
+            raise HardwareLimitError(
+                f"channel {self.channel!r}: RF frequency {f_lo:.6g}..{f_hi:.6g} Hz leaves "
+                f"the band of AOM {self.aom.name!r} ({lo:.6g}..{hi:.6g} Hz); |Δ| too large"
+            )
 
 
 def pre_emphasize(
@@ -185,6 +204,19 @@ def rf_codes(
         )
     err = float(np.max(np.abs(ideal - codes))) if codes.size else 0.0
     return codes.astype(np.int32), err
+
+
+def synthesis_threads(n: int | None = None) -> int:
+    """Set (``n``) and return the threads the fused synthesis kernel uses.
+
+    ``n = 1`` makes it serial; ``None`` keeps the setting (default: the environment variable
+    ``ATOMSTACK_SYNTH_THREADS``, else 1), capped at numba's thread count (the machine's
+    cores). A compile running while another thread's parallel synthesis is in flight runs
+    serially.
+    """
+    if n is not None:
+        _kernels.set_threads(n)
+    return _kernels.get_threads()
 
 
 def choose_loop_length(
