@@ -18,8 +18,8 @@ from sequencer.register import RegisterLayout
 class Hologram:
     """A quantised SLM phase mask and its predicted focal-plane performance.
 
-    ``phase`` is in radians in [0, 2π) on the SLM's (ny, nx) pixels; ``levels``
-    the integer grey levels. ``spot_powers`` are the predicted relative trap
+    ``phase`` is in radians in [0, 2π) on the SLM's (ny, nx) pixels: what the SLM shows at
+    ``levels`` (the integer grey levels, through its LUT), aberration correction included. ``spot_powers`` are the predicted relative trap
     powers (mean 1 after dividing by the target weights), ``non_uniformity`` is
     std/mean of the powers relative to their targets, ``efficiency`` the
     fraction of the input power landing in the spots.
@@ -81,7 +81,9 @@ def hologram(
     ``weights`` are per-trap target powers (relative; e.g. calibration feedback
     from measured trap depths). The loop stops after ``iterations`` or once the
     non-uniformity is ≤ ``tolerance``. The returned mask is quantised to the
-    SLM's bit depth and its report is computed from the quantised mask.
+    SLM's bit depth (through its phase LUT, if measured), corrected for the SLM's Zernike
+    aberrations, and its report is computed from the quantised mask as the aberrated optics
+    would image it.
     Once the non-uniformity drops below ``phase_fix_below`` the focal-plane
     phases of the spots are frozen (Kim et al.'s phase-fixed WGS), after which
     only the weights change.
@@ -130,12 +132,15 @@ def hologram(
         np.divide(aperture, mag, out=mag)
         np.multiply(near, mag, out=field_)  # keep the phase, impose the aperture amplitude
         far = scipy.fft.fft2(field_, norm="ortho", workers=workers)
-    final_phase = np.mod(np.angle(field_[:ny, :nx]).astype(np.float64), 2 * np.pi)
-    n_levels = slm.phase_levels
-    levels = np.mod(np.rint(final_phase / (2 * np.pi) * n_levels), n_levels).astype(np.int64)
-    q_phase = (levels * (2 * np.pi / n_levels)).astype(np.float64)
+    final_phase = np.angle(field_[:ny, :nx]).astype(np.float64)
+    # The optics add the aberration A: show φ − A so the light carries φ.
+    aberration = slm.aberration_phase() if slm.zernike_rad else None
+    shown = final_phase if aberration is None else final_phase - aberration
+    levels = slm.quantise(shown)
+    q_phase = np.mod(slm.level_phase(levels), 2 * np.pi)
     q_field = np.zeros((n, n), dtype=np.complex128)
-    q_field[:ny, :nx] = np.exp(1j * q_phase) / np.sqrt(ny * nx)
+    seen = q_phase if aberration is None else q_phase + aberration
+    q_field[:ny, :nx] = np.exp(1j * seen) / np.sqrt(ny * nx)
     q_far = scipy.fft.fft2(q_field, norm="ortho", workers=workers)
     power = np.abs(q_far[iy, ix]) ** 2
     efficiency = float(power.sum())
