@@ -19,10 +19,10 @@ class Hologram:
     """A quantised SLM phase mask and its predicted focal-plane performance.
 
     ``phase`` is in radians in [0, 2π) on the SLM's (ny, nx) pixels: what the SLM shows at
-    ``levels`` (the integer grey levels, through its LUT), aberration correction included. ``spot_powers`` are the predicted relative trap
-    powers (mean 1 after dividing by the target weights), ``non_uniformity`` is
-    std/mean of the powers relative to their targets, ``efficiency`` the
-    fraction of the input power landing in the spots.
+    ``levels`` (the integer grey levels, through its LUT), aberration correction included.
+    ``spot_powers`` are the predicted relative trap powers (mean 1 after dividing by the
+    target weights), ``non_uniformity`` is std/mean of the powers relative to their targets,
+    ``efficiency`` the fraction of the input power landing in the spots.
     """
 
     phase: NDArray[np.float64]
