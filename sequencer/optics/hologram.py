@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import scipy.fft
 from numpy.typing import ArrayLike, NDArray
@@ -60,6 +61,21 @@ def _spot_pixels(
     return k[:, 1] % n, k[:, 0] % n
 
 
+@numba.njit(cache=True, fastmath=True, nogil=True)
+def _impose_aperture(near: NDArray[np.complex64], amplitude: np.float32, ny: int, nx: int) -> None:
+    """In place: ``amplitude · near/|near|`` inside the SLM's ny × nx pixels, 0 outside."""
+    n0, n1 = near.shape
+    tiny = np.float32(1e-30)
+    for i in range(n0):
+        for j in range(n1):
+            if i < ny and j < nx:
+                v = near[i, j]
+                mag = np.sqrt(v.real * v.real + v.imag * v.imag)
+                near[i, j] = v * (amplitude / max(mag, tiny))
+            else:
+                near[i, j] = 0
+
+
 def _uniformity(power: NDArray[np.float64], target: NDArray[np.float64]) -> float:
     rel = power / target
     return float(np.std(rel) / np.mean(rel))
@@ -104,14 +120,15 @@ def hologram(
     if ny > n or nx > n:
         raise OpticsError(f"grid_size {n} is smaller than the SLM resolution {slm.resolution}")
     rng = np.random.default_rng(seed)
-    aperture = np.zeros((n, n), dtype=np.float32)
-    aperture[:ny, :nx] = 1.0 / np.sqrt(ny * nx)
+    amplitude = np.float32(1.0 / np.sqrt(ny * nx))
     field_ = np.zeros((n, n), dtype=np.complex64)
     phase = rng.uniform(0.0, 2 * np.pi, size=(ny, nx)).astype(np.float32)
-    field_[:ny, :nx] = aperture[:ny, :nx] * np.exp(1j * phase)
+    field_[:ny, :nx] = amplitude * np.exp(1j * phase)
     w = amp_target.copy()
     history: list[float] = []
     far = scipy.fft.fft2(field_, norm="ortho", workers=workers, overwrite_x=False)
+    # The focal-plane target is zero but at the spots: one buffer, only the spots rewritten.
+    sparse = np.zeros((n, n), dtype=np.complex64)
     fixed_phase: NDArray[np.complex64] | None = None
     for _ in range(iterations):
         spots = far[iy, ix]
@@ -121,16 +138,12 @@ def hologram(
             break
         rel = amp / amp_target
         w *= rel.mean() / rel  # Kim-style weighting: boost weak spots
-        far[:] = 0
         if fixed_phase is None and history[-1] <= phase_fix_below:
             fixed_phase = spots / np.maximum(amp, 1e-30)  # Kim et al.: freeze spot phases
         unit = fixed_phase if fixed_phase is not None else spots / np.maximum(amp, 1e-30)
-        far[iy, ix] = w * unit
-        near = scipy.fft.ifft2(far, norm="ortho", workers=workers, overwrite_x=True)
-        mag = np.abs(near)
-        np.maximum(mag, np.float32(1e-30), out=mag)
-        np.divide(aperture, mag, out=mag)
-        np.multiply(near, mag, out=field_)  # keep the phase, impose the aperture amplitude
+        sparse[iy, ix] = w * unit
+        field_ = scipy.fft.ifft2(sparse, norm="ortho", workers=workers)
+        _impose_aperture(field_, amplitude, ny, nx)  # keep the phase, impose the aperture
         far = scipy.fft.fft2(field_, norm="ortho", workers=workers)
     final_phase = np.angle(field_[:ny, :nx]).astype(np.float64)
     # The optics add the aberration A: show φ − A so the light carries φ.
