@@ -29,16 +29,16 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.linalg import eigh_tridiagonal
 from scipy.linalg.blas import dznrm2 as _dznrm2
-from scipy.linalg.blas import zaxpy as _zaxpy
-from scipy.linalg.blas import zdotc as _zdotc
 
 from virtual_device.errors import SimulationError
+from virtual_device.rydberg.kernels import axpy_norm2, combine4
 from virtual_device.rydberg.space import BlockadeSubspace, FullSpace
 
 __all__ = ["EvolutionStats", "Evolver"]
 
 _DT_US = 1e-3  # one sample = 1 ns
 _M_MAX = 40  # largest Lanczos basis before the exponential is split
+_KEEP_WORK = 16  # Lanczos work vectors kept between exponentials
 
 
 @dataclass
@@ -110,6 +110,8 @@ class Evolver:
                 axis=0,
             )
         self._kinks = np.cumsum(second > scale + 1e-300)
+        self._diag = np.empty(space.dim)
+        self._work: list[NDArray[np.complex128]] = []
         self._h_ns = 8
         self._coef: float | None = None
         self._since_check = 0
@@ -117,19 +119,6 @@ class Evolver:
         self.check_every = check_every
 
     # -- exponentials --------------------------------------------------------------------
-    def _operator(
-        self, c: NDArray[np.complex128], d: NDArray[np.float64], v_scale: float
-    ) -> Callable[[NDArray[np.complex128]], NDArray[np.complex128]]:
-        diag = v_scale * self.space.interaction - self.space.detuning_diagonal(d)
-        space = self.space
-
-        def apply(psi: NDArray[np.complex128]) -> NDArray[np.complex128]:
-            out = diag * psi
-            space.apply_drive(psi, c, out)
-            return out
-
-        return apply
-
     def _expm(
         self,
         psi: NDArray[np.complex128],
@@ -139,49 +128,68 @@ class Evolver:
         tol: float,
     ) -> NDArray[np.complex128]:
         """exp(-i A) ψ where A = v_scale·V + Σ(c σ⁺ + h.c.) − Σ d n (A dimensionless)."""
-        apply = self._operator(c, d, v_scale)
+        diag = self.space.diagonal(v_scale, np.ascontiguousarray(d), self._diag)
+        c = np.ascontiguousarray(c, dtype=np.complex128)
         pieces = 1
-        while True:
-            out = psi
-            total_err = 0.0
-            ok = True
-            for _ in range(pieces):
-                res = self._lanczos(apply, out, 1.0 / pieces, tol / pieces)
-                if res is None:
-                    ok = False
-                    break
-                out, err = res
-                total_err += err
-            if ok:
-                self.stats.krylov_error += total_err
-                return out
-            pieces *= 2
-            if pieces > 1 << 16:
-                raise SimulationError("Lanczos exponential did not converge")
+        try:
+            while True:
+                out = psi
+                total_err = 0.0
+                ok = True
+                for _ in range(pieces):
+                    res = self._lanczos(diag, c, out, 1.0 / pieces, tol / pieces)
+                    if res is None:
+                        ok = False
+                        break
+                    out, err = res
+                    total_err += err
+                if ok:
+                    self.stats.krylov_error += total_err
+                    return out
+                pieces *= 2
+                if pieces > 1 << 16:
+                    raise SimulationError("Lanczos exponential did not converge")
+        finally:
+            del self._work[_KEEP_WORK:]  # a rare long Krylov basis is not kept around
+
+    def _work_vector(self, j: int) -> NDArray[np.complex128]:
+        while len(self._work) <= j:
+            self._work.append(np.empty(self.space.dim, dtype=np.complex128))
+        return self._work[j]
 
     def _lanczos(
         self,
-        apply: Callable[[NDArray[np.complex128]], NDArray[np.complex128]],
+        diag: NDArray[np.float64],
+        c: NDArray[np.complex128],
         psi: NDArray[np.complex128],
         scale: float,
         tol: float,
     ) -> tuple[NDArray[np.complex128], float] | None:
-        beta0 = float(np.linalg.norm(psi))
+        """exp(−i·scale·A) ψ by Lanczos; None if _M_MAX vectors do not reach ``tol``.
+
+        The basis is kept unnormalised, v_j = s_j u_j (u_0 = ψ itself, no copy), so that a
+        step is two compiled passes: w = s_j A u_j − β_{j−1} v_{j−1} with ⟨v_j, w⟩ on the fly,
+        then w −= α v_j with ‖w‖² on the fly; w becomes u_{j+1} with s_{j+1} = 1/β_j.
+        """
+        beta0 = float(_dznrm2(psi))
         if beta0 == 0.0:
             return psi.copy(), 0.0
-        basis = [psi * (1.0 / beta0)]
+        space = self.space
+        us = [psi]
+        ss = [1.0 / beta0]
         alphas: list[float] = []
         betas: list[float] = []
         y_prev = np.zeros(0, dtype=np.complex128)
         for j in range(_M_MAX):
-            w = apply(basis[j])
+            w = self._work_vector(j)
+            if j == 0:
+                prev, cprev = psi, 0.0
+            else:
+                prev, cprev = us[j - 1], -betas[j - 1] * ss[j - 1]
+            dot = space.hpsi(us[j], ss[j], prev, cprev, diag, c, w)
             self.stats.matvecs += 1
-            # BLAS level-1 calls: one pass over memory each, no temporaries
-            alpha = float(_zdotc(basis[j], w).real)
-            w = _zaxpy(basis[j], w, a=-alpha)
-            if j > 0:
-                w = _zaxpy(basis[j - 1], w, a=-betas[j - 1])
-            beta = float(_dznrm2(w))
+            alpha = ss[j] * dot.real
+            beta = float(np.sqrt(max(axpy_norm2(w, -alpha * ss[j], us[j]), 0.0)))
             alphas.append(alpha)
             evals, evecs = eigh_tridiagonal(np.array(alphas), np.array(betas))
             y = evecs @ (np.exp(-1j * scale * evals) * evecs[0])
@@ -191,14 +199,14 @@ class Evolver:
             err = beta0 * float(np.linalg.norm(diff))
             breakdown = beta <= 1e-13 * beta0
             if (j >= 2 and err <= tol) or breakdown:
-                out = basis[0] * (beta0 * y[0])
-                for k in range(1, len(y)):
-                    out = _zaxpy(basis[k], out, a=beta0 * y[k])
+                weights = beta0 * y * np.asarray(ss[: len(y)])
+                out = np.empty_like(psi)
+                combine4(out, weights, us[: len(y)])
                 return out, (0.0 if breakdown else err)
             y_prev = y
             betas.append(beta)
-            w *= 1.0 / beta
-            basis.append(w)
+            us.append(w)
+            ss.append(1.0 / beta)
         return None
 
     # -- Magnus blocks -------------------------------------------------------------------

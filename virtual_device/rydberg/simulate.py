@@ -14,6 +14,7 @@ from sequencer.register import Register
 from sequencer.sampled import SampledSequence
 from virtual_device.errors import SimulationError
 from virtual_device.rydberg.integrator import EvolutionStats, Evolver
+from virtual_device.rydberg.kernels import kernel_threads
 from virtual_device.rydberg.noise import NoiseModel
 from virtual_device.rydberg.result import SimulationResult, TruncationReport
 from virtual_device.rydberg.space import BlockadeSubspace, FullSpace, pair_interactions
@@ -111,6 +112,7 @@ def simulate(
     seed: int | np.random.Generator | None = None,
     progress: bool | None = None,
     blas_threads: int | None = 1,
+    threads: int | None = 1,
 ) -> SimulationResult:
     """Evolve atoms from |g…g⟩ under the drive and return states, occupations and statistics.
 
@@ -131,15 +133,21 @@ def simulate(
     50 points; 0 records the final state only). ``seed`` drives every random draw.
     ``blas_threads``: BLAS threads while simulating (default 1: the vector operations are
     memory-bound, and spinning BLAS threads on a busy machine cost more than they give;
-    ``None`` leaves the setting alone).
+    ``None`` leaves the setting alone). ``threads``: threads of the compiled H·ψ and vector
+    kernels (numba) for vectors of 2^15 amplitudes or more (default 1, serial, for the same
+    reason: on a shared 2-core machine a second spinning thread lost more than it gained;
+    ``None`` = numba's ``NUMBA_NUM_THREADS``, at most that many in any case).
     """
-    call: dict[str, Any] = {k: v for k, v in locals().items() if k != "blas_threads"}
-    if blas_threads is None:
-        return _simulate(**call)
-    from threadpoolctl import threadpool_limits
+    call: dict[str, Any] = {
+        k: v for k, v in locals().items() if k not in ("blas_threads", "threads")
+    }
+    with kernel_threads(threads):
+        if blas_threads is None:
+            return _simulate(**call)
+        from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
-        return _simulate(**call)
+        with threadpool_limits(limits=blas_threads, user_api="blas"):
+            return _simulate(**call)
 
 
 def _simulate(
@@ -380,7 +388,10 @@ def _run_one(
         if is_subspace:
             assert isinstance(space, BlockadeSubspace)
             rate, pop = space.leakage(
-                state / np.linalg.norm(state), evolver.coeff[:, k1 - 1], evolver.delta[:, k1 - 1]
+                state,
+                evolver.coeff[:, k1 - 1],
+                evolver.delta[:, k1 - 1],
+                norm2=float(np.vdot(state, state).real),
             )
             stats.leakage_amplitude += rate * (k1 - k0) * 1e-3
             stats.max_dropped_population = max(stats.max_dropped_population, pop)

@@ -7,6 +7,9 @@ small interface, so the integrator does not care which one it runs in:
 * ``interaction``: diagonal of Σ_{i<j} C6/r_ij⁶ n_i n_j (rad/µs), shape (dim,);
 * ``detuning_diagonal(δ)``: diagonal of Σ_i δ_i n_i for per-atom δ (rad/µs), shape (dim,);
 * ``apply_drive(ψ, c, out)``: out += Σ_i (c_i |r⟩⟨g|_i + c_i* |g⟩⟨r|_i) ψ;
+* ``diagonal(v_scale, δ, out)``: out = v_scale·interaction − Σ_i δ_i n_i (compiled);
+* ``hpsi(u, s, prev, c_prev, diag, c, out)``: out = s·H u + c_prev·prev in one compiled pass,
+  returning ⟨u, out⟩ (the fused Lanczos product, see :mod:`.kernels`);
 * ``occupations(p)``: per-atom Rydberg occupation from basis-state probabilities.
 """
 
@@ -15,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from virtual_device.errors import SimulationError
+from virtual_device.rydberg import kernels
 
 __all__ = ["BlockadeSubspace", "FullSpace", "TruncationInfo", "pair_interactions"]
 
@@ -133,6 +136,25 @@ class FullSpace:
             self._pc = _kron_sum(np.ones(self.n_atoms))
         return self._pc
 
+    def diagonal(
+        self, v_scale: float, delta: NDArray[np.float64], out: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Set out = v_scale·interaction − Σ_i δ_i n_i (compiled, one pass)."""
+        return kernels.full_diag(self.interaction, v_scale, delta, out)
+
+    def hpsi(
+        self,
+        u: NDArray[np.complex128],
+        s: float,
+        prev: NDArray[np.complex128],
+        cprev: float,
+        diag: NDArray[np.float64],
+        coeffs: NDArray[np.complex128],
+        out: NDArray[np.complex128],
+    ) -> complex:
+        """Set out = s·(diag + drive) u + cprev·prev (compiled, chunked); returns ⟨u, out⟩."""
+        return kernels.full_hpsi(u, s, prev, cprev, diag, coeffs, out)
+
     def apply_drive(
         self,
         psi: NDArray[np.complex128],
@@ -141,9 +163,10 @@ class FullSpace:
     ) -> None:
         """Add Σ_i (c_i σ⁺_i + c_i* σ⁻_i) ψ to ``out``, with σ⁺ = |r⟩⟨g|.
 
-        The last atoms' flips stay inside contiguous chunks of 2^16 amplitudes (1 MiB), which
-        are processed one chunk at a time while they sit in cache; only the first N − 16
-        atoms' flips stream the whole vector through memory.
+        The numpy reference for the compiled :meth:`hpsi` (which the integrator uses). The
+        last atoms' flips stay inside contiguous chunks of 2^16 amplitudes (1 MiB), which are
+        processed one chunk at a time while they sit in cache; only the first N − 16 atoms'
+        flips stream the whole vector through memory.
         """
         n = self.n_atoms
         n_tail = _TAIL_BITS if n >= _TAIL_MIN_ATOMS else 0
@@ -198,8 +221,9 @@ class BlockadeSubspace:
 
     Interactions are repulsive (C6 > 0), so the energy only grows as atoms are excited: the
     kept set is enumerated atom by atom, pruning any partial state already above the cutoff.
-    The drive is a sparse matrix over the kept states; flips that would leave the set are the
-    truncation's leakage channels and are tracked for the report.
+    H·ψ is a compiled row-wise gather over each kept state's kept single-flip neighbours
+    (one packed int32 per neighbour: its index and which atom flips which way); flips that
+    would leave the set are the truncation's leakage channels and are tracked for the report.
     """
 
     truncation: TruncationInfo
@@ -213,81 +237,56 @@ class BlockadeSubspace:
             raise SimulationError(f"subspace cutoff must be ≥ 0 rad/µs; got {energy_cutoff!r}")
         self.n_atoms = n
         self.pair_v = pair_v
-        states = np.zeros(1, dtype=np.int64)
-        energy = np.zeros(1)
-        for k in range(n):
-            # bit of atom j sits at position n-1-j (first atom = most significant bit);
-            # one atom at a time keeps the memory at O(states)
-            added = np.zeros(len(states))
-            for j in np.nonzero(pair_v[:k, k])[0]:
-                added += pair_v[j, k] * ((states >> (n - 1 - j)) & 1)
-            e1 = energy + added
-            keep1 = e1 <= energy_cutoff
-            states = np.concatenate([states, states[keep1] | (1 << (n - 1 - k))])
-            energy = np.concatenate([energy, e1[keep1]])
-        order = np.argsort(states)
-        self._states = states[order]
-        self.interaction = energy[order]
+        # tables[k, g, byte]: Σ_j V_jk over the atoms j set in byte g of a state; for the
+        # enumeration only the atoms before k count (row k of the upper triangle)
+        v_upper = np.triu(pair_v, 1)
+        enum_tables = np.stack([kernels.byte_tables(v_upper[:, k]) for k in range(n)])
+        self._states, self.interaction = kernels.enumerate_states(
+            n, enum_tables, float(energy_cutoff)
+        )
         self.dim = len(self._states)
         self.energy_cutoff = float(energy_cutoff)
 
-        # One sparse raising operator per atom, merged: R[dst, src] = 1 for src → src | bit_i.
-        rows, cols, atom_of, leak_src, leak_atom = [], [], [], [], []
-        for i in range(n):
-            bit = 1 << (n - 1 - i)
-            src_idx = np.nonzero((self._states & bit) == 0)[0]
-            dst_states = self._states[src_idx] | bit
-            pos = np.searchsorted(self._states, dst_states)
-            pos_c = np.minimum(pos, self.dim - 1)
-            found = self._states[pos_c] == dst_states
-            rows.append(pos_c[found])
-            cols.append(src_idx[found])
-            atom_of.append(np.full(int(found.sum()), i))
-            leak_src.append(src_idx[~found])
-            leak_atom.append(np.full(int((~found).sum()), i))
-        r = np.concatenate(rows)
-        c = np.concatenate(cols)
-        self._entry_atom = np.concatenate(atom_of)
-        raise_op = sp.csr_matrix(
-            (np.arange(len(r), dtype=np.float64) + 1, (r, c)), shape=(self.dim, self.dim)
+        self._indptr, self._ent, self._leak_ptr, self._leak_atom = kernels.neighbour_lists(
+            self._states, n
         )
-        # remember where each (row, col) entry landed so coefficients can be scattered fast
-        self._perm = raise_op.data.astype(np.int64) - 1
-        self._raise = raise_op
-        lower = raise_op.T.tocsr()
-        self._lower_perm = lower.data.astype(np.int64) - 1
-        self._lower = lower
-        self._leak_src = np.concatenate(leak_src)
-        self._leak_atom = np.concatenate(leak_atom)
-        # energy penalty of each leaky flip (interaction part), for the dropped-population
-        # estimate; in chunks so the (flips × atoms) bit matrix never exists whole
-        shifts = n - 1 - np.arange(n)
-        self._leak_penalty = np.empty(len(self._leak_src))
-        for lo in range(0, len(self._leak_src), 1 << 16):
-            hi = lo + (1 << 16)
-            leak_bits = ((self._states[self._leak_src[lo:hi]][:, None] >> shifts) & 1).astype(
-                np.float64
-            )
-            self._leak_penalty[lo:hi] = np.einsum(
-                "kj,kj->k", leak_bits, pair_v[self._leak_atom[lo:hi]]
-            )
-        self._popcount = np.zeros(self.dim)
-        for shift in shifts:
-            self._popcount += (self._states >> shift) & 1
+        # interaction cost of each leaky flip (float32: an estimate's input), for the
+        # dropped-population estimate
+        pen_tables = np.stack([kernels.byte_tables(pair_v[i]) for i in range(n)])
+        self._leak_penalty = kernels.leak_penalties(
+            self._states, self._leak_ptr, self._leak_atom, pen_tables
+        )
         self.truncation = TruncationInfo(
             energy_cutoff=self.energy_cutoff,
             kept_states=self.dim,
             dropped_states=(1 << n) - self.dim if n < 63 else -1,
-            leaky_transitions=len(self._leak_src),
+            leaky_transitions=len(self._leak_atom),
         )
         self._bits_cache: NDArray[np.float64] | None = None
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by the basis, the neighbour lists and the leak bookkeeping."""
+        arrays = (
+            self._states,
+            self.interaction,
+            self._indptr,
+            self._ent,
+            self._leak_ptr,
+            self._leak_atom,
+            self._leak_penalty,
+        )
+        return int(sum(a.nbytes for a in arrays))
 
     def states(self) -> NDArray[np.int64]:
         """The kept basis states, sorted, as integers."""
         return self._states
 
     def bits(self) -> NDArray[np.float64]:
-        """Occupation matrix, shape (dim, N): 1 where the atom is in the Rydberg state."""
+        """Occupation matrix, shape (dim, N): 1 where the atom is in the Rydberg state.
+
+        Built on first use (dim × N × 8 bytes); the simulator itself does not need it.
+        """
         if self._bits_cache is None:
             n = self.n_atoms
             self._bits_cache = (
@@ -297,9 +296,27 @@ class BlockadeSubspace:
 
     def detuning_diagonal(self, delta: NDArray[np.float64]) -> NDArray[np.float64]:
         """Diagonal of Σ_i δ_i n_i."""
-        if np.all(delta == delta[0]):
-            return delta[0] * self._popcount
-        return self.bits() @ delta
+        return -self.diagonal(0.0, delta, np.empty(self.dim))
+
+    def diagonal(
+        self, v_scale: float, delta: NDArray[np.float64], out: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Set out = v_scale·interaction − Σ_i δ_i n_i (compiled, one pass)."""
+        return kernels.full_diag(self.interaction, v_scale, delta, out, self._states)
+
+    def hpsi(
+        self,
+        u: NDArray[np.complex128],
+        s: float,
+        prev: NDArray[np.complex128],
+        cprev: float,
+        diag: NDArray[np.float64],
+        coeffs: NDArray[np.complex128],
+        out: NDArray[np.complex128],
+    ) -> complex:
+        """Set out = s·(diag + drive) u + cprev·prev (compiled gather); returns ⟨u, out⟩."""
+        table = kernels.subspace_table(coeffs)
+        return kernels.subspace_hpsi(u, s, prev, cprev, diag, table, self._indptr, self._ent, out)
 
     def apply_drive(
         self,
@@ -308,18 +325,14 @@ class BlockadeSubspace:
         out: NDArray[np.complex128],
     ) -> None:
         """Add Σ_i (c_i σ⁺_i + c_i* σ⁻_i) ψ over the kept states to ``out``."""
-        key = coeffs.tobytes()
-        if getattr(self, "_coeff_key", None) != key:
-            vals = coeffs[self._entry_atom]
-            self._raise.data = vals[self._perm]
-            self._lower.data = np.conj(vals)[self._lower_perm]
-            self._coeff_key = key
-        out += self._raise @ psi
-        out += self._lower @ psi
+        self.hpsi(psi, 1.0, out, 1.0, np.zeros(self.dim), coeffs, out)
+
+    def _excited(self, atom: int) -> NDArray[np.bool_]:
+        return ((self._states >> (self.n_atoms - 1 - atom)) & 1).astype(bool)
 
     def apply_jump(self, psi: NDArray[np.complex128], atom: int, kind: str) -> None:
         """Apply σz (``"dephasing"``) or |g⟩⟨r| (``"relaxation"``) on ``atom`` in place."""
-        excited = self.bits()[:, atom] > 0
+        excited = self._excited(atom)
         if kind == "dephasing":
             psi[excited] *= -1.0
             return
@@ -332,7 +345,8 @@ class BlockadeSubspace:
 
     def occupations(self, probs: NDArray[np.float64]) -> NDArray[np.float64]:
         """⟨n_i⟩ for each atom."""
-        return np.asarray(probs @ self.bits())
+        w = np.ascontiguousarray(probs, dtype=np.float64)
+        return np.asarray(kernels.bit_sums(self._states, self.n_atoms, w))
 
     def ground_state(self) -> NDArray[np.complex128]:
         """|gg…g⟩ (state 0 is always kept)."""
@@ -345,6 +359,7 @@ class BlockadeSubspace:
         psi: NDArray[np.complex128],
         coeffs: NDArray[np.complex128],
         delta: NDArray[np.float64],
+        norm2: float = 1.0,
     ) -> tuple[float, float]:
         """(rate, population) estimates of what the truncation misses at this instant.
 
@@ -352,18 +367,23 @@ class BlockadeSubspace:
         amplitude would flow out of the kept set. ``population`` = Σ |c_i ψ_a / ΔE|² over
         leaky flips a → a + i with energy penalty ΔE = Σ_j V_ij n_j − δ_i: the population the
         dropped states would carry in adiabatic elimination (second-order perturbation theory),
-        each term capped at |ψ_a|² and the sum at 1.
+        each term capped at |ψ_a|² and the sum at 1. ψ is taken as ψ/√norm2.
         """
-        if len(self._leak_src) == 0:
+        if len(self._leak_atom) == 0:
             return 0.0, 0.0
-        amp = np.abs(coeffs[self._leak_atom] * psi[self._leak_src]) ** 2
-        penalty = np.abs(self._leak_penalty - delta[self._leak_atom])
-        rate = float(np.sqrt(amp.sum()))
-        # a flip cannot move more than its source's population: cap each term there, which
-        # also keeps near-resonant (penalty ≈ 0) flips finite — they signal a bad cutoff
-        source = np.abs(psi[self._leak_src]) ** 2
-        pop = min(1.0, float(np.sum(np.minimum(amp / np.maximum(penalty, 1e-12) ** 2, source))))
-        return rate, pop
+        amp2 = np.ascontiguousarray(np.abs(coeffs) ** 2, dtype=np.float64)
+        rate2, pop = kernels.leakage_sums(
+            psi,
+            1.0 / norm2,
+            amp2,
+            np.ascontiguousarray(delta, dtype=np.float64),
+            self._leak_ptr,
+            self._leak_atom,
+            self._leak_penalty,
+        )
+        # a flip cannot move more than its source's population: each term is capped there,
+        # which also keeps near-resonant (penalty ≈ 0) flips finite — they signal a bad cutoff
+        return float(np.sqrt(rate2)), min(1.0, float(pop))
 
 
 Space = FullSpace | BlockadeSubspace

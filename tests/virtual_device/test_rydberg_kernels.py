@@ -1,0 +1,172 @@
+"""Compiled H·ψ and Lanczos kernels against numpy / dense references (random states)."""
+
+import numpy as np
+import pytest
+
+from virtual_device.rydberg import cutoff_for_distance, kernels, simulate
+from virtual_device.rydberg.space import BlockadeSubspace, FullSpace, pair_interactions
+
+C6 = 865723.02
+
+
+def random_space(n, rng):
+    coords = np.stack([np.arange(n) * 5.5 + rng.normal(0, 0.4, n), rng.normal(0, 1.0, n)], 1)
+    return FullSpace(pair_interactions(coords, C6))
+
+
+def cvec(rng, dim):
+    return rng.normal(size=dim) + 1j * rng.normal(size=dim)
+
+
+def numpy_product(space, u, s, prev, cprev, v_scale, coeffs, delta):
+    ref = (v_scale * space.interaction - space.detuning_diagonal(delta)) * u
+    space.apply_drive(u, coeffs, ref)  # the numpy (reshape + cache-chunk) reference
+    return s * ref + cprev * prev
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("uniform", [False, True])
+@pytest.mark.parametrize(
+    ("n", "chunk_bits"),
+    [(1, 14), (2, 14), (3, 14), (6, 14), (9, 14), (6, 2), (10, 3), (12, 5), (16, 14), (17, 14)],
+)
+def test_full_space_kernel_equals_numpy_product(n, chunk_bits, uniform, threads):
+    # chunk_bits < n exercises the partner-chunk (high-bit) path; N = 16, 17 the default one
+    rng = np.random.default_rng(n + 100 * chunk_bits)
+    space = random_space(n, rng)
+    coeffs = np.full(n, 0.4 - 1.3j) if uniform else cvec(rng, n)
+    if not uniform and n > 2:
+        coeffs[1] = 0.0  # a switched-off atom is skipped
+    delta = rng.normal(size=n)
+    u, prev = cvec(rng, space.dim), cvec(rng, space.dim)
+    ref = numpy_product(space, u, 0.3, prev, -0.7, 0.9, coeffs, delta)
+    with kernels.kernel_threads(threads):
+        diag = space.diagonal(0.9, delta, np.empty(space.dim))
+        out = np.empty_like(u)
+        dot = kernels.full_hpsi(u, 0.3, prev, -0.7, diag, coeffs, out, chunk_bits=chunk_bits)
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(
+        diag, 0.9 * space.interaction - space.detuning_diagonal(delta), atol=1e-12 * scale
+    )
+    assert np.abs(out - ref).max() <= 1e-12 * scale
+    assert abs(dot - np.vdot(u, ref)) <= 1e-12 * abs(np.vdot(u, ref)) + 1e-12
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_vector_kernels_equal_numpy(threads):
+    rng = np.random.default_rng(3)
+    dim = 1 << 16
+    w, u = cvec(rng, dim), cvec(rng, dim)
+    vecs = [cvec(rng, dim) for _ in range(6)]
+    coeffs = cvec(rng, 6)
+    with kernels.kernel_threads(threads):
+        w2 = w.copy()
+        norm2 = kernels.axpy_norm2(w2, -0.37, u)
+        out = kernels.combine4(np.empty(dim, complex), coeffs, vecs)
+    np.testing.assert_allclose(w2, w - 0.37 * u, rtol=0, atol=1e-13)
+    assert norm2 == pytest.approx(np.vdot(w - 0.37 * u, w - 0.37 * u).real, rel=1e-12)
+    ref = sum(c * v for c, v in zip(coeffs, vecs, strict=True))
+    assert np.abs(out - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
+def dense_subspace(space, coeffs, diag):
+    """H over the kept states, built by comparing every pair of states (independent of the
+    neighbour lists)."""
+    st = space.states()
+    n = space.n_atoms
+    h = np.diag(diag).astype(complex)
+    index = {int(s): k for k, s in enumerate(st)}
+    for k, s in enumerate(st):
+        for i in range(n):
+            bit = 1 << (n - 1 - i)
+            j = index.get(int(s) ^ bit)
+            if j is None:
+                continue
+            h[k, j] = coeffs[i] if s & bit else np.conj(coeffs[i])
+    return h
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("n", "spacing", "cutoff_distance"), [(7, 5.0, 5.5), (9, 4.0, 6.0), (16, 5.5, 6.0)]
+)
+def test_subspace_kernel_equals_dense_product(n, spacing, cutoff_distance, threads):
+    rng = np.random.default_rng(n)
+    coords = np.stack([np.arange(n) * spacing, rng.normal(0, 0.5, n)], 1)
+    pair_v = pair_interactions(coords, C6)
+    space = BlockadeSubspace(pair_v, cutoff_for_distance(C6, cutoff_distance))
+    assert 0 < space.dim < 1 << n
+    coeffs = cvec(rng, n)
+    delta = rng.normal(size=n)
+    u, prev = cvec(rng, space.dim), cvec(rng, space.dim)
+    diag_ref = 0.6 * space.interaction - space.bits() @ delta
+    with kernels.kernel_threads(threads):
+        diag = space.diagonal(0.6, delta, np.empty(space.dim))
+        out = np.empty_like(u)
+        dot = space.hpsi(u, 0.3, prev, -0.7, diag, coeffs, out)
+        acc = prev.copy()
+        space.apply_drive(u, coeffs, acc)
+    np.testing.assert_allclose(diag, diag_ref, atol=1e-12 * np.abs(diag_ref).max())
+    h = dense_subspace(space, coeffs, diag_ref)
+    ref = 0.3 * (h @ u) - 0.7 * prev
+    scale = np.abs(ref).max()
+    assert np.abs(out - ref).max() <= 1e-12 * scale
+    assert abs(dot - np.vdot(u, ref)) <= 1e-12 * abs(np.vdot(u, ref))
+    drive = h - np.diag(np.diag(h))
+    assert np.abs(acc - (prev + drive @ u)).max() <= 1e-12 * scale
+    # occupations and the leak bookkeeping against direct numpy sums
+    probs = np.abs(u) ** 2 / np.sum(np.abs(u) ** 2)
+    np.testing.assert_allclose(space.occupations(probs), probs @ space.bits(), atol=1e-14)
+    leak_src, leak_atom, pen = [], [], []
+    st = space.states()
+    for k, s in enumerate(st):
+        for i in range(n):
+            bit = 1 << (n - 1 - i)
+            if not s & bit and not np.any(st == (s | bit)):
+                leak_src.append(k)
+                leak_atom.append(i)
+                pen.append(pair_v[i] @ space.bits()[k])
+    assert space.truncation.leaky_transitions == len(leak_src)
+    amp = np.abs(coeffs[leak_atom] * u[leak_src]) ** 2 / np.sum(np.abs(u) ** 2)
+    source = probs[leak_src]
+    penalty = np.abs(np.array(pen) - delta[leak_atom])
+    rate, pop = space.leakage(u, coeffs, delta, norm2=float(np.sum(np.abs(u) ** 2)))
+    assert rate == pytest.approx(np.sqrt(amp.sum()), rel=1e-12)
+    assert pop == pytest.approx(
+        min(1.0, np.sum(np.minimum(amp / np.maximum(penalty, 1e-12) ** 2, source))), rel=1e-6
+    )
+
+
+def test_wide_neighbour_entries_match_narrow():
+    # the int64 packing used for subspaces of ≥ 2^24 states, checked on a small one
+    coords = np.stack([np.arange(10) * 5.0, np.zeros(10)], 1)
+    space = BlockadeSubspace(pair_interactions(coords, C6), cutoff_for_distance(C6, 5.5))
+    count, leak_count = kernels._neighbour_counts(space.states(), 10)
+    ent = np.empty(int(count[-1]), dtype=np.int64)
+    leak_atom = np.empty(int(leak_count[-1]), dtype=np.int8)
+    kernels._neighbour_fill(space.states(), 10, count, leak_count, ent, leak_atom)
+    np.testing.assert_array_equal(ent, space._ent.astype(np.int64))
+    np.testing.assert_array_equal(leak_atom, space._leak_atom)
+
+
+def test_threaded_simulation_equals_serial():
+    n = 15  # 2^15 amplitudes: the threaded kernels are used
+    coords = np.stack([np.arange(n) * 6.0, np.zeros(n)], 1)
+    t = 300
+    amp = np.concatenate([np.linspace(0, 12.0, t // 2), np.linspace(12.0, 0, t - t // 2)])
+    amp = np.vstack([amp * (1 + 0.01 * i) for i in range(n)])  # local amplitudes
+    det = np.linspace(-20, 20, t)
+    runs = [
+        simulate(
+            amplitude=amp,
+            detuning=det,
+            register=coords,
+            interaction_coeff=C6,
+            tolerance=1e-6,
+            record_every_ns=0,
+            threads=k,
+        )
+        for k in (1, 2)
+    ]
+    assert runs[0].matvecs == runs[1].matvecs
+    assert np.abs(runs[0].final_state - runs[1].final_state).max() < 1e-12

@@ -1,0 +1,630 @@
+"""Compiled (numba) kernels for the simulator's hot loops.
+
+Every kernel exists in a serial and a ``parallel=True`` form (separate functions, so numba's
+on-disk cache never mixes them); :func:`pick` chooses by vector length and the thread count
+set with :func:`kernel_threads`. All are compiled with ``cache=True``: the first call in a
+fresh checkout compiles them (a few seconds), later processes load them from ``__pycache__``.
+
+Conventions as in :mod:`virtual_device.rydberg.space`: atom i is bit n−1−i of a basis state
+(first atom = most significant bit), 1 = Rydberg; a flip of atom i into |r⟩ carries c_i, into
+|g⟩ carries c_i*.
+
+The Lanczos steps are fused around the product (see :class:`~.integrator.Evolver`): with the
+basis kept unnormalised (v = s·u),
+
+* ``hpsi``: w = s·H u + c_prev·prev in one pass, returning ⟨u, w⟩;
+* :func:`axpy_norm2`: w += a·u, returning ‖w‖²;
+* :func:`combine4`: out (+)= Σ_k a_k u_k over four vectors at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numba
+import numpy as np
+from numba import njit, prange
+from numpy.typing import NDArray
+
+__all__ = [
+    "CHUNK_BITS",
+    "PARALLEL_MIN",
+    "axpy_norm2",
+    "combine4",
+    "full_diag",
+    "full_hpsi",
+    "kernel_threads",
+    "subspace_hpsi",
+]
+
+CHUNK_BITS = 14  # 2^14 amplitudes = 256 KiB: input and output chunks sit in a 1 MiB L2
+PARALLEL_MIN = 1 << 15  # shorter vectors are not worth waking threads for
+_BLOCK = 1 << 14  # rows per parallel task in the row-wise kernels
+
+
+# -- thread control ------------------------------------------------------------------------
+_threads = 1
+
+
+@contextmanager
+def kernel_threads(n: int | None) -> Iterator[None]:
+    """Run the kernels with ``n`` threads inside the block (``None``: numba's default)."""
+    global _threads
+    old, old_numba = _threads, numba.get_num_threads()
+    limit = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    want = limit if n is None else max(1, min(int(n), limit))
+    _threads = want
+    if want > 1:
+        numba.set_num_threads(want)
+    try:
+        yield
+    finally:
+        _threads = old
+        if want > 1:
+            numba.set_num_threads(old_numba)
+
+
+def parallel_for(dim: int) -> bool:
+    """Whether a vector of ``dim`` amplitudes goes to the threaded kernels."""
+    return _threads > 1 and dim >= PARALLEL_MIN
+
+
+# -- full space ----------------------------------------------------------------------------
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _full_chunk(
+    u: NDArray[np.complex128],
+    s: float,
+    prev: NDArray[np.complex128],
+    cprev: float,
+    diag: NDArray[np.float64],
+    up: NDArray[np.complex128],
+    down: NDArray[np.complex128],
+    out: NDArray[np.complex128],
+    base: int,
+    cbits: int,
+    n: int,
+) -> complex:
+    """out[base:base+2^cbits] = s·(H u) + cprev·prev on one chunk; returns ⟨u, out⟩ there.
+
+    ``up[p]`` / ``down[p]``: coefficient of the flip of bit p into 1 / into 0.
+    """
+    size = 1 << cbits
+    for t in range(base, base + size):
+        out[t] = diag[t] * u[t]
+    # flips inside the chunk: pairs (t, t + b) with bit p of t clear
+    if cbits > 0 and (up[0] != 0 or down[0] != 0):
+        a, c = up[0], down[0]
+        for t in range(base, base + size, 2):
+            x0 = u[t]
+            x1 = u[t + 1]
+            out[t] += c * x1
+            out[t + 1] += a * x0
+    if cbits > 1 and (up[1] != 0 or down[1] != 0):
+        a, c = up[1], down[1]
+        for t in range(base, base + size, 4):
+            x0 = u[t]
+            x1 = u[t + 1]
+            x2 = u[t + 2]
+            x3 = u[t + 3]
+            out[t] += c * x2
+            out[t + 1] += c * x3
+            out[t + 2] += a * x0
+            out[t + 3] += a * x1
+    for p in range(2, cbits):
+        a, c = up[p], down[p]
+        if a == 0 and c == 0:
+            continue
+        b = 1 << p
+        for blk in range(base, base + size, 2 * b):
+            for t in range(blk, blk + b):
+                out[t] += c * u[t + b]
+                out[t + b] += a * u[t]
+    # flips of the high bits: the partner chunk, one contiguous stream per bit
+    for p in range(cbits, n):
+        b = 1 << p
+        k = up[p] if base & b else down[p]
+        if k == 0:
+            continue
+        other = base ^ b
+        for t in range(size):
+            out[base + t] += k * u[other + t]
+    dot = 0j
+    for t in range(base, base + size):
+        w = s * out[t] + cprev * prev[t]
+        out[t] = w
+        dot += np.conj(u[t]) * w
+    return dot
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _uniform_chunk(uf, s, pf, cprev, diag, cr, ci, of, base, cbits, n, acc_up, acc_dn):
+    """As :func:`_full_chunk` for one coefficient c on every atom, on float64 views.
+
+    Σ_i (c σ⁺_i + c* σ⁻_i) u = c·A + c*·B with A (B) the sum of u over the neighbours that
+    raise (lower) into each amplitude: the flips are additions only, which vectorise on
+    the interleaved (re, im) floats; c enters once per amplitude at the end.
+    """
+    fs = 2 << cbits  # floats in the chunk
+    f0 = 2 * base
+    acc_up[:fs] = 0.0
+    acc_dn[:fs] = 0.0
+    # (loops over slice views: LLVM vectorises these, not the same loops on offset indices)
+    x = uf[f0 : f0 + fs]
+    if cbits > 0:
+        for f in range(0, fs, 4):
+            acc_up[f + 2] += x[f]
+            acc_up[f + 3] += x[f + 1]
+            acc_dn[f] += x[f + 2]
+            acc_dn[f + 1] += x[f + 3]
+    for p in range(1, cbits):
+        b2 = 2 << p  # a flip of bit p moves 2^p amplitudes = 2^(p+1) floats
+        for blk in range(0, fs, 2 * b2):
+            a_hi = acc_up[blk + b2 : blk + 2 * b2]
+            x_lo = x[blk : blk + b2]
+            d_lo = acc_dn[blk : blk + b2]
+            x_hi = x[blk + b2 : blk + 2 * b2]
+            for f in range(b2):
+                a_hi[f] += x_lo[f]
+                d_lo[f] += x_hi[f]
+    for p in range(cbits, n):
+        b = 1 << p
+        o2 = 2 * (base ^ b)
+        y = uf[o2 : o2 + fs]
+        acc = acc_up if base & b else acc_dn
+        for f in range(fs):
+            acc[f] += y[f]
+    dr = 0.0
+    di = 0.0
+    pv = pf[f0 : f0 + fs]
+    ov = of[f0 : f0 + fs]
+    dg = diag[base : base + (fs >> 1)]
+    for t in range(fs >> 1):
+        f = 2 * t
+        xr = x[f]
+        xi = x[f + 1]
+        d = dg[t]
+        sr = acc_up[f] + acc_dn[f]
+        si = acc_up[f + 1] + acc_dn[f + 1]
+        mr = acc_up[f] - acc_dn[f]
+        mi = acc_up[f + 1] - acc_dn[f + 1]
+        wr = s * (d * xr + cr * sr - ci * mi) + cprev * pv[f]
+        wi = s * (d * xi + cr * si + ci * mr) + cprev * pv[f + 1]
+        ov[f] = wr
+        ov[f + 1] = wi
+        dr += xr * wr + xi * wi
+        di += xr * wi - xi * wr
+    return complex(dr, di)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _uniform_hpsi_serial(uf, s, pf, cprev, diag, cr, ci, of, n, cbits):
+    cb = min(cbits, n)
+    acc_up = np.empty(2 << cb)
+    acc_dn = np.empty(2 << cb)
+    dot = 0j
+    for ch in range((1 << n) >> cb):
+        dot += _uniform_chunk(uf, s, pf, cprev, diag, cr, ci, of, ch << cb, cb, n, acc_up, acc_dn)
+    return dot
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _uniform_hpsi_parallel(uf, s, pf, cprev, diag, cr, ci, of, n, cbits):
+    cb = min(cbits, n)
+    n_chunks = (1 << n) >> cb
+    dots = np.zeros(n_chunks, dtype=np.complex128)
+    for ch in prange(n_chunks):
+        acc_up = np.empty(2 << cb)
+        acc_dn = np.empty(2 << cb)
+        dots[ch] = _uniform_chunk(
+            uf, s, pf, cprev, diag, cr, ci, of, ch << cb, cb, n, acc_up, acc_dn
+        )
+    return dots.sum()
+
+
+def _flip_tables(
+    coeffs: NDArray[np.complex128], n: int
+) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
+    """Per bit position: coefficient of the flip into |r⟩ and into |g⟩."""
+    up = np.ascontiguousarray(coeffs[::-1], dtype=np.complex128)
+    return up, np.conj(up)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _full_hpsi_serial(u, s, prev, cprev, diag, up, down, out, n, cbits):
+    cb = min(cbits, n)
+    dot = 0j
+    for ch in range((1 << n) >> cb):
+        dot += _full_chunk(u, s, prev, cprev, diag, up, down, out, ch << cb, cb, n)
+    return dot
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _full_hpsi_parallel(u, s, prev, cprev, diag, up, down, out, n, cbits):
+    cb = min(cbits, n)
+    n_chunks = (1 << n) >> cb
+    dots = np.zeros(n_chunks, dtype=np.complex128)
+    for ch in prange(n_chunks):
+        dots[ch] = _full_chunk(u, s, prev, cprev, diag, up, down, out, ch << cb, cb, n)
+    return dots.sum()
+
+
+def full_hpsi(
+    u: NDArray[np.complex128],
+    s: float,
+    prev: NDArray[np.complex128],
+    cprev: float,
+    diag: NDArray[np.float64],
+    coeffs: NDArray[np.complex128],
+    out: NDArray[np.complex128],
+    chunk_bits: int = CHUNK_BITS,
+) -> complex:
+    """Set out = s·(diag + Σ_i (c_i σ⁺_i + h.c.)) u + cprev·prev over the 2^N space; ⟨u, out⟩.
+
+    ``out`` must not alias ``u`` or ``prev``. The vector is processed in chunks of
+    2^chunk_bits amplitudes: flips of the low bits stay inside the chunk (in cache), each
+    higher bit streams the partner chunk once.
+    """
+    n = len(coeffs)
+    par = parallel_for(len(u))
+    if n > 0 and np.all(coeffs == coeffs[0]):  # a global drive: additions-only flips
+        c = complex(coeffs[0])
+        ukern = _uniform_hpsi_parallel if par else _uniform_hpsi_serial
+        uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
+        return complex(
+            ukern(uf, float(s), pf, float(cprev), diag, c.real, c.imag, of, n, chunk_bits)
+        )
+    up, down = _flip_tables(coeffs, n)
+    kern = _full_hpsi_parallel if par else _full_hpsi_serial
+    return complex(kern(u, float(s), prev, float(cprev), diag, up, down, out, n, chunk_bits))
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _diag_rows(lo, hi, inter, v_scale, tables, states, out):
+    n_groups = tables.shape[0]
+    for k in range(lo, hi):
+        x = states[k] if states.shape[0] > 0 else k
+        acc = 0.0
+        for g in range(n_groups):
+            acc += tables[g, (x >> (8 * g)) & 255]
+        out[k] = v_scale * inter[k] - acc
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _diag_serial(inter, v_scale, tables, states, out):
+    _diag_rows(0, len(out), inter, v_scale, tables, states, out)
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _diag_parallel(inter, v_scale, tables, states, out):
+    dim = len(out)
+    for b in prange((dim + _BLOCK - 1) // _BLOCK):
+        _diag_rows(b * _BLOCK, min(dim, (b + 1) * _BLOCK), inter, v_scale, tables, states, out)
+
+
+def byte_tables(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """tables[g, byte] = Σ of values_i over the atoms whose bits are set in byte g of a state."""
+    n = len(values)
+    n_groups = max(1, (n + 7) // 8)
+    tables = np.zeros((n_groups, 256))
+    byte = np.arange(256)
+    for i, v in enumerate(values):
+        p = n - 1 - i
+        tables[p // 8] += v * ((byte >> (p % 8)) & 1)
+    return tables
+
+
+def full_diag(
+    inter: NDArray[np.float64],
+    v_scale: float,
+    delta: NDArray[np.float64],
+    out: NDArray[np.float64],
+    states: NDArray[np.int64] | None = None,
+) -> NDArray[np.float64]:
+    """Set out = v_scale·inter − Σ_i δ_i n_i, over 0..dim−1 or over ``states``."""
+    st = np.zeros(0, dtype=np.int64) if states is None else states
+    kern = _diag_parallel if parallel_for(len(out)) else _diag_serial
+    kern(inter, float(v_scale), byte_tables(np.asarray(delta, dtype=np.float64)), st, out)
+    return out
+
+
+# -- Lanczos vector operations -------------------------------------------------------------
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _axpy_norm2_rows(lo, hi, w, a, u):
+    acc = 0.0
+    for k in range(lo, hi):
+        x = w[k] + a * u[k]
+        w[k] = x
+        acc += x.real * x.real + x.imag * x.imag
+    return acc
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _axpy_norm2_serial(w, a, u):
+    return _axpy_norm2_rows(0, len(w), w, a, u)
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _axpy_norm2_parallel(w, a, u):
+    dim = len(w)
+    nb = (dim + _BLOCK - 1) // _BLOCK
+    parts = np.zeros(nb)
+    for b in prange(nb):
+        parts[b] = _axpy_norm2_rows(b * _BLOCK, min(dim, (b + 1) * _BLOCK), w, a, u)
+    return parts.sum()
+
+
+def axpy_norm2(w: NDArray[np.complex128], a: float, u: NDArray[np.complex128]) -> float:
+    """W += a·u in place; returns ‖w‖² (after the update)."""
+    kern = _axpy_norm2_parallel if parallel_for(len(w)) else _axpy_norm2_serial
+    return float(kern(w, float(a), u))
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _combine4_rows(lo, hi, out, acc, a, u0, u1, u2, u3):
+    a0, a1, a2, a3 = a[0], a[1], a[2], a[3]
+    if acc:
+        for k in range(lo, hi):
+            out[k] += a0 * u0[k] + a1 * u1[k] + a2 * u2[k] + a3 * u3[k]
+    else:
+        for k in range(lo, hi):
+            out[k] = a0 * u0[k] + a1 * u1[k] + a2 * u2[k] + a3 * u3[k]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _combine4_serial(out, acc, a, u0, u1, u2, u3):
+    _combine4_rows(0, len(out), out, acc, a, u0, u1, u2, u3)
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _combine4_parallel(out, acc, a, u0, u1, u2, u3):
+    dim = len(out)
+    for b in prange((dim + _BLOCK - 1) // _BLOCK):
+        _combine4_rows(b * _BLOCK, min(dim, (b + 1) * _BLOCK), out, acc, a, u0, u1, u2, u3)
+
+
+def combine4(
+    out: NDArray[np.complex128],
+    coeffs: NDArray[np.complex128],
+    vectors: list[NDArray[np.complex128]],
+) -> NDArray[np.complex128]:
+    """Set out = Σ_k coeffs[k]·vectors[k], four vectors per pass over memory."""
+    kern = _combine4_parallel if parallel_for(len(out)) else _combine4_serial
+    for lo in range(0, len(vectors), 4):
+        vs = vectors[lo : lo + 4]
+        a = np.zeros(4, dtype=np.complex128)
+        a[: len(vs)] = coeffs[lo : lo + 4]
+        vs = vs + [vs[-1]] * (4 - len(vs))  # padding with a zero weight: same cache lines
+        kern(out, lo > 0, a, vs[0], vs[1], vs[2], vs[3])
+    return out
+
+
+# -- blockade subspace ---------------------------------------------------------------------
+ENTRY_SHIFT = 7  # packed neighbour entry: index << 7 | (1 if the flip lowers) << 6 | atom
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _sub_block(lo, hi, u, s, prev, cprev, diag, table, indptr, ent, out):
+    dot = 0j
+    for k in range(lo, hi):
+        acc = diag[k] * u[k]
+        for e in range(indptr[k], indptr[k + 1]):
+            x = ent[e]
+            acc += table[x & 127] * u[x >> 7]
+        w = s * acc + cprev * prev[k]  # prev[k] is read before out[k] is written
+        out[k] = w
+        dot += np.conj(u[k]) * w
+    return dot
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _sub_hpsi_serial(u, s, prev, cprev, diag, table, indptr, ent, out):
+    return _sub_block(0, len(out), u, s, prev, cprev, diag, table, indptr, ent, out)
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _sub_hpsi_parallel(u, s, prev, cprev, diag, table, indptr, ent, out):
+    dim = len(out)
+    nb = (dim + _BLOCK - 1) // _BLOCK
+    dots = np.zeros(nb, dtype=np.complex128)
+    for b in prange(nb):
+        dots[b] = _sub_block(
+            b * _BLOCK, min(dim, (b + 1) * _BLOCK), u, s, prev, cprev, diag, table, indptr, ent, out
+        )
+    return dots.sum()
+
+
+def subspace_table(coeffs: NDArray[np.complex128]) -> NDArray[np.complex128]:
+    """Coefficient per packed entry tag: [atom] raises into the row, [64 + atom] lowers."""
+    table = np.zeros(128, dtype=np.complex128)
+    table[: len(coeffs)] = coeffs
+    table[64 : 64 + len(coeffs)] = np.conj(coeffs)
+    return table
+
+
+def subspace_hpsi(
+    u: NDArray[np.complex128],
+    s: float,
+    prev: NDArray[np.complex128],
+    cprev: float,
+    diag: NDArray[np.float64],
+    table: NDArray[np.complex128],
+    indptr: NDArray[np.int64],
+    ent: NDArray[Any],
+    out: NDArray[np.complex128],
+) -> complex:
+    """Row-wise: out = s·H u + cprev·prev over the kept states; returns ⟨u, out⟩.
+
+    Row k gathers its kept single-flip neighbours from ``ent[indptr[k]:indptr[k+1]]``
+    (packed as index << 7 | tag, ``table[tag]`` the flip's coefficient). ``prev`` may be
+    ``out`` itself; ``u`` must not.
+    """
+    kern = _sub_hpsi_parallel if parallel_for(len(u)) else _sub_hpsi_serial
+    return complex(kern(u, float(s), prev, float(cprev), diag, table, indptr, ent, out))
+
+
+@njit(cache=True, error_model="numpy")
+def enumerate_states(n, tables, cutoff):
+    """Sorted states whose interaction energy is ≤ cutoff, and their energies.
+
+    Atoms are appended most significant first; ``tables[k, g, byte]`` = Σ_{j<k} V_jk over
+    the atoms j set in byte g. Emitting each kept state s followed by s | bit_k keeps the
+    list sorted at every level (bit_k is below every bit set so far).
+    """
+    states = np.zeros(1, dtype=np.int64)
+    energy = np.zeros(1)
+    n_groups = tables.shape[1]
+    for k in range(n):
+        bit = np.int64(1) << (n - 1 - k)
+        m = len(states)
+        e1 = np.empty(m)
+        count = m
+        for a in range(m):
+            x = states[a]
+            add = 0.0
+            for g in range(n_groups):
+                add += tables[k, g, (x >> (8 * g)) & 255]
+            e1[a] = energy[a] + add
+            if e1[a] <= cutoff:
+                count += 1
+        new_states = np.empty(count, dtype=np.int64)
+        new_energy = np.empty(count)
+        j = 0
+        for a in range(m):
+            new_states[j] = states[a]
+            new_energy[j] = energy[a]
+            j += 1
+            if e1[a] <= cutoff:
+                new_states[j] = states[a] | bit
+                new_energy[j] = e1[a]
+                j += 1
+        states, energy = new_states, new_energy
+    return states, energy
+
+
+@njit(cache=True, error_model="numpy")
+def _raise_partner(states, bit, partner):
+    """partner[k] = index of states[k] | bit if bit is clear and that state is kept, else −1.
+
+    ``states`` is sorted, and so are the raised states: a merge walk, no search.
+    """
+    dim = len(states)
+    p = 0
+    for k in range(dim):
+        x = states[k]
+        if x & bit:
+            partner[k] = -2  # bit set: a lowering flip, always kept
+            continue
+        target = x | bit
+        while p < dim and states[p] < target:
+            p += 1
+        partner[k] = p if p < dim and states[p] == target else -1
+
+
+@njit(cache=True, error_model="numpy")
+def _neighbour_counts(states, n):
+    dim = len(states)
+    partner = np.empty(dim, dtype=np.int64)
+    count = np.zeros(dim + 1, dtype=np.int64)
+    leak_count = np.zeros(dim + 1, dtype=np.int64)
+    for i in range(n):
+        _raise_partner(states, np.int64(1) << (n - 1 - i), partner)
+        for k in range(dim):
+            q = partner[k]
+            if q >= 0:
+                count[k + 1] += 1  # raising out of row k, kept
+                count[q + 1] += 1  # and the lowering back into row k from q
+            elif q == -1:
+                leak_count[k + 1] += 1
+    for k in range(dim):
+        count[k + 1] += count[k]
+        leak_count[k + 1] += leak_count[k]
+    return count, leak_count
+
+
+@njit(cache=True, error_model="numpy")
+def _neighbour_fill(states, n, count, leak_count, ent, leak_atom):
+    dim = len(states)
+    partner = np.empty(dim, dtype=np.int64)  # recomputed here: O(dim) memory, not O(N·dim)
+    fill = count[:dim].copy()
+    lfill = leak_count[:dim].copy()
+    for i in range(n):
+        _raise_partner(states, np.int64(1) << (n - 1 - i), partner)
+        for k in range(dim):
+            q = partner[k]
+            if q >= 0:
+                # row k gains from q by lowering atom i (tag 64 + i); row q by raising (tag i)
+                ent[fill[k]] = (q << ENTRY_SHIFT) | (64 + i)
+                fill[k] += 1
+                ent[fill[q]] = (np.int64(k) << ENTRY_SHIFT) | i
+                fill[q] += 1
+            elif q == -1:
+                leak_atom[lfill[k]] = i
+                lfill[k] += 1
+
+
+def neighbour_lists(
+    states: NDArray[np.int64], n: int
+) -> tuple[NDArray[np.int64], NDArray[Any], NDArray[np.int64], NDArray[np.int8]]:
+    """Packed kept-flip neighbours per row (CSR) and the leaky flips per row.
+
+    Returns (indptr, ent, leak_ptr, leak_atom): ``ent`` as described in
+    :func:`subspace_hpsi` (int32 while the packed index fits, else int64), ``leak_atom`` the
+    atoms whose raising flip from the row leaves the kept set, rows ``leak_ptr[k]:leak_ptr[k+1]``.
+    """
+    count, leak_count = _neighbour_counts(states, n)
+    wide = len(states) >= 1 << (31 - ENTRY_SHIFT)
+    ent = np.empty(int(count[-1]), dtype=np.int64 if wide else np.int32)
+    leak_atom = np.empty(int(leak_count[-1]), dtype=np.int8)
+    _neighbour_fill(states, n, count, leak_count, ent, leak_atom)
+    return count, ent, leak_count, leak_atom
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def leak_penalties(states, leak_ptr, leak_atom, tables):
+    """Interaction-energy cost Σ_j V_ij n_j of each leaky flip (``tables[i, g, byte]``)."""
+    out = np.empty(len(leak_atom), dtype=np.float32)
+    n_groups = tables.shape[1]
+    for k in range(len(states)):
+        x = states[k]
+        for e in range(leak_ptr[k], leak_ptr[k + 1]):
+            i = leak_atom[e]
+            acc = 0.0
+            for g in range(n_groups):
+                acc += tables[i, g, (x >> (8 * g)) & 255]
+            out[e] = acc
+    return out
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def leakage_sums(psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty):
+    """(Σ |c_i ψ_a|², Σ min(|c_i ψ_a / ΔE|², |ψ_a|²)) over leaky flips, ψ scaled to norm 1."""
+    rate2 = 0.0
+    pop = 0.0
+    for k in range(len(psi)):
+        lo, hi = leak_ptr[k], leak_ptr[k + 1]
+        if lo == hi:
+            continue
+        src = (psi[k].real ** 2 + psi[k].imag ** 2) * inv_norm2
+        for e in range(lo, hi):
+            i = leak_atom[e]
+            amp = amp2[i] * src
+            rate2 += amp
+            pen = abs(penalty[e] - delta[i])
+            pen = max(pen, 1e-12)
+            pop += min(amp / (pen * pen), src)
+    return rate2, pop
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def bit_sums(states, n, weights):
+    """Σ_k weights[k]·bits(states[k]): per-atom sums (occupations from probabilities)."""
+    out = np.zeros(n)
+    for k in range(len(states)):
+        x = states[k]
+        w = weights[k]
+        for i in range(n):
+            if (x >> (n - 1 - i)) & 1:
+                out[i] += w
+    return out
