@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from control.cli import CliError
 
@@ -34,7 +34,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(
             "Evolve the atoms of SEQUENCE (our JSON, Pulser's abstract representation, or a "
             "sampled .npz) from |g…g⟩ and write per-atom occupations, bitstring probabilities "
-            "(first atom = leftmost bit, 1 = Rydberg), sampled counts and timing."
+            "(first atom = leftmost bit, 1 = Rydberg), sampled counts and timing. A sequence "
+            "with both Rydberg and Raman (digital) channels is simulated in the three-level "
+            "g–h–r space (basis 'all'), measured in its measurement basis (1 = r, or 1 = h "
+            "for 'digital'; unmeasured: 'digital', as Pulser)."
         ),
     )
     p.add_argument("sequence", type=Path, help="SEQUENCE.json or a SampledSequence .npz")
@@ -133,9 +136,15 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--shots must be ≥ 0; got {args.shots}")
     sampled = _load_sampled(args.sequence)
     noise = load_noise(args.noise) if args.noise else None
+    # Rydberg and Raman channels together: the three-level g–h–r simulation (Pulser's "all")
+    bases = {ch.basis for ch in sampled.channels.values()}
+    basis: Literal["all", "ground-rydberg"] = (
+        "all" if {"ground-rydberg", "digital"} <= bases else "ground-rydberg"
+    )
     try:
         result = simulate(
             sampled,
+            basis=basis,
             interaction_coeff=args.c6,
             noise=noise,
             subspace_cutoff=args.subspace_cutoff,

@@ -144,3 +144,32 @@ def test_simulate_reads_pulser_abstract_representation_and_agrees_with_pulser(tm
     for index, amp in enumerate(psi):
         bits = format((1 << n) - 1 - index, f"0{n}b")  # pulser: |r⟩ is basis index 0
         assert abs(ours.get(bits, 0.0) - abs(amp) ** 2) <= 1e-3
+
+
+def test_rydberg_and_raman_channels_select_the_three_level_simulation(tmp_path):
+    reg = Register({"a": (0, 0), "b": (20, 0)})
+    t = 1000
+    on = np.zeros(t)
+    on[:500] = 2 * np.pi  # Raman π pulse on "a" (500 ns), then a Rydberg π pulse on both
+    ryd = np.zeros(t)
+    ryd[500:] = 2 * np.pi
+    everyone = (TargetSlot(0, t, frozenset(reg.ids)),)
+    channels = {
+        "ram": ChannelSamples(
+            "ram", "digital", "Local", on, np.zeros(t), np.zeros(t),
+            (TargetSlot(0, 500, frozenset({"a"})),),
+        ),
+        "ryd": ChannelSamples(
+            "ryd", "ground-rydberg", "Global", ryd, np.zeros(t), np.zeros(t), everyone
+        ),
+    }  # fmt: skip
+    path = tmp_path / "ghr.npz"
+    SampledSequence(reg, channels, measurement_basis="ground-rydberg").save_npz(path)
+    out = tmp_path / "r.json"
+    assert main(["simulate", str(path), "--c6", str(C6), "-o", str(out), "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    assert data["basis"] == "all" and data["measurement_basis"] == "ground-rydberg"
+    # "a" was moved to h by the Raman pulse, so the Rydberg pulse only excites "b"
+    assert data["bitstring_probabilities"]["01"] == pytest.approx(1.0, abs=1e-6)
+    assert data["final_hyperfine_occupations"]["a"] == pytest.approx(1.0, abs=1e-6)
+    assert data["final_rydberg_occupations"]["b"] == pytest.approx(1.0, abs=1e-6)

@@ -13,10 +13,13 @@ from virtual_device.rydberg.noise import NoiseModel
 from virtual_device.rydberg.result import SimulationResult, TruncationReport
 from virtual_device.rydberg.simulate import cutoff_for_distance, simulate
 from virtual_device.rydberg.space import TruncationInfo
+from virtual_device.rydberg.three_level import QutritSpace, ThreeLevelResult
 
 __all__ = [
     "NoiseModel",
+    "QutritSpace",
     "SimulationResult",
+    "ThreeLevelResult",
     "TruncationInfo",
     "TruncationReport",
     "cutoff_for_distance",

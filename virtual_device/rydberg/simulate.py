@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["cutoff_for_distance", "simulate"]
 
-Basis = Literal["ground-rydberg", "digital"]
+Basis = Literal["ground-rydberg", "digital", "all"]
 
 
 def cutoff_for_distance(interaction_coeff: float, distance_um: float) -> float:
@@ -105,6 +105,10 @@ def simulate(
     register: Register | ArrayLike | None = None,
     interaction_coeff: float | None = None,
     basis: Basis = "ground-rydberg",
+    raman_amplitude: ArrayLike | None = None,
+    raman_detuning: ArrayLike | None = None,
+    raman_phase: ArrayLike | None = None,
+    measure: str | None = None,
     noise: NoiseModel | None = None,
     subspace_cutoff: float | None = None,
     tolerance: float = 1e-6,
@@ -121,6 +125,14 @@ def simulate(
     ``phase`` φ (rad), each of shape (N, T) or (T,) for every atom alike. The Hamiltonian is
     H = Σ_i Ω_i/2 (cos φ_i σˣ_i − sin φ_i σʸ_i) − Σ_i Δ_i n_i + Σ_{i<j} C6/r_ij⁶ n_i n_j,
     in Pulser's conventions; the ``"digital"`` basis is the same without interactions.
+
+    ``basis="all"`` (Pulser's name): the three-level g–h–r case in the 3^N space (see
+    :mod:`.three_level`), Rydberg and Raman (``"digital"``) channels of ``sequence`` at once, or
+    arrays ``amplitude``/``detuning``/``phase`` (Rydberg, g↔r) and ``raman_amplitude``/
+    ``raman_detuning``/``raman_phase`` (Raman, h↔g); ``measure`` "ground-rydberg" (1 = r) or
+    "digital" (1 = h; default: the sequence's measurement basis, else "digital" as Pulser).
+    It returns a :class:`~.three_level.ThreeLevelResult`; noise: state preparation, SPAM,
+    ``amp_sigma`` and ``laser_waist`` only; no ``subspace_cutoff``.
 
     ``register``: a :class:`Register` or coordinates (N, 2) in µm (taken from ``sequence`` if
     omitted). ``interaction_coeff``: C6 in rad/µs·µm⁶; by default looked up with
@@ -159,6 +171,10 @@ def _simulate(
     register: Register | ArrayLike | None,
     interaction_coeff: float | None,
     basis: Basis,
+    raman_amplitude: ArrayLike | None,
+    raman_detuning: ArrayLike | None,
+    raman_phase: ArrayLike | None,
+    measure: str | None,
     noise: NoiseModel | None,
     subspace_cutoff: float | None,
     tolerance: float,
@@ -166,6 +182,31 @@ def _simulate(
     seed: int | np.random.Generator | None,
     progress: bool | None,
 ) -> SimulationResult:
+    if basis == "all":
+        from virtual_device.rydberg.three_level import simulate_three_level
+
+        return simulate_three_level(
+            sequence,
+            amplitude=amplitude,
+            detuning=detuning,
+            phase=phase,
+            raman_amplitude=raman_amplitude,
+            raman_detuning=raman_detuning,
+            raman_phase=raman_phase,
+            register=register,
+            interaction_coeff=interaction_coeff,
+            measure=measure,
+            noise=noise,
+            subspace_cutoff=subspace_cutoff,
+            tolerance=tolerance,
+            record_every_ns=record_every_ns,
+            seed=seed,
+            progress=progress,
+        )
+    if any(x is not None for x in (raman_amplitude, raman_detuning, raman_phase)):
+        raise SimulationError(f"raman_* drive arrays need basis='all'; got basis={basis!r}")
+    if measure not in (None, basis):
+        raise SimulationError(f"measure={measure!r} needs basis='all'; got basis={basis!r}")
     t_start = time.perf_counter()
     noise = noise or NoiseModel()
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
