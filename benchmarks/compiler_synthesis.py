@@ -5,7 +5,9 @@ measured in the same run, are memory copies: (a) of the int16 output stream alon
 the minimum traffic of synthesis (read Ω, Δ, φ as float64 per 1 ns input sample, write int16
 per output sample). The target (synthesis ≥ 50 % of a copy) is judged against (b): a
 synthesis that must read its inputs cannot beat copying them; (a) is shown for scale. Run as
-``.venv/bin/python benchmarks/compiler_synthesis.py [THREADS ...]`` (default: 1, then 2).
+``.venv/bin/python benchmarks/compiler_synthesis.py [THREADS ...]`` (default: 1, then 2). The
+three are timed in turn, best of ``REPEAT`` each, so that on a shared machine they see the
+same load.
 """
 
 from __future__ import annotations
@@ -28,6 +30,20 @@ def best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+REPEAT = 15
+
+
+def interleaved(fns, repeat: int = REPEAT) -> list[float]:  # type: ignore[no-untyped-def]
+    """Best time of each of ``fns``, run in turn ``repeat`` times (same load for all)."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for f, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+    return [min(ts) for ts in times]
 
 
 def chirped(n_ns: int) -> SampledSequence:
@@ -58,14 +74,19 @@ def main() -> None:
         hw = hardware(rate)
         n_out = int(n_ns * rate / 1e9)
         compile_sequence(compact, hw, CAL)  # warm up (and the kernel's compile/cache load)
-        t_syn = best_of(lambda hw=hw: compile_sequence(compact, hw, CAL), repeat=5)
         src16 = np.ones(n_out, dtype=np.int16)
         dst16 = np.empty_like(src16)
-        t_copy16 = best_of(lambda d=dst16, s=src16: np.copyto(d, s), repeat=5)
         in_bytes = n_ns * 3 * 8 + n_out * 2
         src = np.ones(in_bytes // 8, dtype=np.float64)
         dst = np.empty_like(src)
-        t_copy_all = best_of(lambda d=dst, s=src: np.copyto(d, s), repeat=5)
+        # interleaved, best of REPEAT each: on a shared machine the three see the same load
+        t_syn, t_copy16, t_copy_all = interleaved(
+            (
+                lambda hw=hw: compile_sequence(compact, hw, CAL),
+                lambda d=dst16, s=src16: np.copyto(d, s),
+                lambda d=dst, s=src: np.copyto(d, s),
+            )
+        )
         syn = n_out / t_syn
         c16 = n_out / t_copy16
         call = n_out / t_copy_all

@@ -14,7 +14,10 @@ tests, as ``pre_emphasize`` / ``rf_codes`` in :mod:`sequencer.compiler.synth`):
   length of a segment) and φ/(2π · order · passes);
 * cos by a polynomial after exact reduction, codes by round-half-even, and the per-chunk
   reductions (largest amplitude, undershoots, largest |code|, largest rounding error) from
-  which the caller raises exactly the errors the numpy formulation raised.
+  which the caller raises exactly the errors the numpy formulation raised;
+* the range check of the inputs, folded into the pass that reads them: every input ns of
+  ``[range_lo, range_hi]`` (played or not) is compared with conservative limits and counted
+  if near or beyond one; the caller then runs the exact up-front check.
 
 Accuracy (measured against numpy's float64 functions on dense grids, see the tests): the
 asin polynomial is within 5·10⁻¹⁶ absolute, the sin polynomial within 1.3·10⁻¹⁵; the phase
@@ -82,13 +85,18 @@ FPAR = (
     "rate",  # AWG samples per ns
     "kappa",  # Ω per √W, rad/µs/√W
     "light_shift",  # rad/µs per W
-    "hz_to_cycles",  # RF offset per rad/µs of laser detuning, in cycles per AWG sample
+    "offset_scale",  # RF offset (Hz) per rad/µs of laser detuning: 10⁶ / (2π order passes)
+    "inv_fs",  # 1 / f_s: the phase step (cycles) per Hz of RF offset
     "carrier_cycles",  # f_c / f_s
     "phase_to_cycles",  # 1 / (2π order passes)
     "amp_scale",  # (2/π) A_sat, V (sin² model)
     "inv_max_rabi",  # 1 / Ω_max
     "alpha",  # pre-emphasis α (1: off)
     "inv_lsb",  # 1 / LSB, codes per V
+    "flag_rabi_lo",  # range check: an input ns with Ω outside [lo, hi] or a phase step
+    "flag_rabi_hi",  # (cycles/sample) outside [lo, hi] is counted; the limits sit at or
+    "flag_step_lo",  # just inside the up-front check's, so every ns it would refuse counts
+    "flag_step_hi",
 )
 IPAR = (
     "offset",  # AWG samples by which the channel is delayed
@@ -100,8 +108,12 @@ IPAR = (
     "table",  # 1: amplitude from the per-ns ``amp_ns`` array (measured table response)
     "pre_emphasis",  # 1: invert the first-order AOM rise
     "max_code",  # largest DAC code
+    "range_lo",  # input indices range_lo … range_hi are range-checked (the "flag_*"
+    "range_hi",  # limits of FPAR); empty if range_hi < range_lo
 )
-_N_STATS = 4  # per chunk: largest amplitude (V), undershoots, largest |code|, largest rounding
+# per chunk: largest amplitude (V), undershoots, largest |code|, largest rounding error,
+# input ns near or beyond a limit (see FPAR "flag_*")
+_N_STATS = 5
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -175,7 +187,7 @@ def _target_amp(
         return 0.0
     if ipar[6]:
         return amp_ns[c]
-    return fpar[6] * _asin01(min(rabi[c] * fpar[7], 1.0))
+    return fpar[7] * _asin01(min(rabi[c] * fpar[8], 1.0))
 
 
 _IOTA = np.arange(_BLOCK, dtype=np.float64)  # 0, 1, …: sample numbers within a block
@@ -205,8 +217,8 @@ def _fill_block(
     amplitude (V). Returns the running phase after the block. Both the chunk sums of the
     parallel driver and the synthesis call this, so their sums agree to the last bit.
     """
-    rate, kappa, ls, h2c = fpar[0], fpar[1], fpar[2], fpar[3]
-    car_c, ph_c, inv_max = fpar[4], fpar[5], fpar[7]
+    rate, kappa, ls, h2c = fpar[0], fpar[1], fpar[2], fpar[3] * fpar[4]
+    car_c, ph_c, inv_max = fpar[5], fpar[6], fpar[8]
     jf0 = float(j0 - ipar[0])  # exact: sample numbers are far below 2**53
     clo, chi = float(ipar[2]), float(ipar[3])
     lit_lo, lit_hi = float(ipar[4]), float(ipar[5])
@@ -265,6 +277,32 @@ _FAST = {"contract", "nnan", "ninf", "nsz"}  # FMA and vectorised max; never rea
 
 
 @nb.njit(cache=True, nogil=True, fastmath=_FAST)
+def _ns_flags(
+    r0: int,
+    r1: int,
+    rabi: NDArray[np.float64],
+    det: NDArray[np.float64],
+    fpar: NDArray[np.float64],
+) -> int:  # pragma: no cover - compiled
+    """How many input ns r0 … r1 are near or beyond a limit (the range check, vectorised).
+
+    Ω outside [``flag_rabi_lo``, ``flag_rabi_hi``] or phase step (Δ − k_LS (Ω/κ)²) · scale /
+    f_s outside [``flag_step_lo``, ``flag_step_hi``]. The limits are at or just inside the
+    up-front check's, so every ns it would refuse is counted (the caller then runs it).
+    """
+    c1 = fpar[3] * fpar[4]
+    c2 = fpar[2] * c1 / (fpar[1] * fpar[1])
+    om_lo, om_hi, s_lo, s_hi = fpar[11], fpar[12], fpar[13], fpar[14]
+    rv, dv = rabi[r0 : r1 + 1], det[r0 : r1 + 1]
+    flagged = 0
+    for i in range(rv.size):
+        om = rv[i]
+        s = dv[i] * c1 - (om * om) * c2
+        flagged += (om < om_lo) | (om > om_hi) | (s < s_lo) | (s > s_hi)
+    return flagged
+
+
+@nb.njit(cache=True, nogil=True, fastmath=_FAST)
 def _codes_block(
     out: NDArray[np.int32],
     o0: int,
@@ -280,7 +318,7 @@ def _codes_block(
     red: NDArray[np.float64],
 ) -> None:  # pragma: no cover - compiled
     """Vectorisable part of a block: amplitude, pre-emphasis, cos, codes, reductions."""
-    amp_scale, alpha, inv_lsb = fpar[6], fpar[8], fpar[9]
+    amp_scale, alpha, inv_lsb = fpar[7], fpar[9], fpar[10]
     table = ipar[6] != 0
     pre = ipar[7] != 0
     limit = float(ipar[8]) + 1.0  # codes are clamped here for the store only (refused later)
@@ -337,6 +375,8 @@ def _chunk_synth(
     n: int,
     phase0: float,
     prev_amp: float,
+    prev_ns: int,
+    last: bool,
     rabi: NDArray[np.float64],
     det: NDArray[np.float64],
     phi: NDArray[np.float64],
@@ -348,7 +388,12 @@ def _chunk_synth(
     """Codes of AWG samples j0 … j0+n−1 into ``out[o0:o0+n]``; returns the phase-step sum.
 
     ``stats`` gets the chunk's largest amplitude (V, after pre-emphasis), undershoots,
-    largest |code| and largest rounding error (codes).
+    largest |code|, largest rounding error (codes), and how many input ns in ``[range_lo,
+    range_hi]`` this chunk is responsible for are near or beyond a limit: those after
+    ``prev_ns`` (the input index the sample before the chunk plays) up to the one its last
+    sample plays — or to ``range_hi`` if ``last``. The chunks of a stretch so tile the input
+    ns, played or not (at f_s < 1 GS/s some ns have no sample); each block checks its own
+    part while its inputs are in cache.
     """
     idx = np.empty(_BLOCK, dtype=np.int64)
     car = np.empty(_BLOCK)
@@ -360,23 +405,52 @@ def _chunk_synth(
     stats[1] = 0.0
     stats[2] = 0.0
     stats[3] = 0.0
+    rng_lo, rng_hi = ipar[9], ipar[10]
+    flagged = 0
+    tile_lo = prev_ns + 1
     acc = 0.0
-    last = prev_amp
+    before = prev_amp
     for b0 in range(0, n, _BLOCK):
         m = min(_BLOCK, n - b0)
-        tgt[0] = last
+        tgt[0] = before
         acc_next = _fill_block(
             j0 + b0, m, acc, rabi, det, phi, amp_ns, fpar, ipar, idx, car, loc, phs, tgt
         )
+        # the range check of the input ns this block is responsible for
+        k1 = idx[m - 1]
+        tile_hi = rng_hi if (last and b0 + m == n) else k1
+        r0, r1 = max(tile_lo, rng_lo), min(tile_hi, rng_hi)
+        if r0 <= r1:
+            flagged += _ns_flags(r0, r1, rabi, det, fpar)
+        tile_lo = k1 + 1
         _codes_block(out, o0 + b0, m, phase0, car, loc, phs, tgt, amp, fpar, ipar, stats)
-        last = tgt[m]
+        before = tgt[m]
         acc = acc_next
+    stats[4] = flagged
     return acc
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _wrap(x: float) -> float:  # pragma: no cover - compiled
     return x - np.floor(x)
+
+
+@nb.njit(cache=True, nogil=True)
+def _chunk_start(
+    k: int,
+    j0: int,
+    prev_amp: float,
+    rabi: NDArray[np.float64],
+    amp_ns: NDArray[np.float64],
+    fpar: NDArray[np.float64],
+    ipar: NDArray[np.int64],
+) -> tuple[float, int]:  # pragma: no cover - compiled
+    """(target amplitude before chunk ``k``, input index the sample before it plays)."""
+    if k == 0:
+        return prev_amp, ipar[9] - 1
+    j = j0 + k * CHUNK_SAMPLES - 1
+    c, _ = _ns_index(j, ipar, fpar[0])
+    return _target_amp(j, rabi, amp_ns, fpar, ipar), c
 
 
 @nb.njit(cache=True, nogil=True)
@@ -394,14 +468,16 @@ def _explicit_serial(
     stats: NDArray[np.float64],
 ) -> float:  # pragma: no cover - compiled
     n = out.size
+    nc = stats.shape[0]
     ph = phase0
-    for k in range(stats.shape[0]):
+    for k in range(nc):
         s = k * CHUNK_SAMPLES
         m = min(CHUNK_SAMPLES, n - s)
-        prev = prev_amp if k == 0 else _target_amp(j0 + s - 1, rabi, amp_ns, fpar, ipar)
+        prev, prev_ns = _chunk_start(k, j0, prev_amp, rabi, amp_ns, fpar, ipar)
         total = _chunk_synth(
-            out, s, j0 + s, m, ph, prev, rabi, det, phi, amp_ns, fpar, ipar, stats[k]
-        )
+            out, s, j0 + s, m, ph, prev, prev_ns, k == nc - 1,
+            rabi, det, phi, amp_ns, fpar, ipar, stats[k],
+        )  # fmt: skip
         ph = _wrap(ph + total)
     return ph
 
@@ -435,10 +511,11 @@ def _explicit_parallel(
     for k in nb.prange(nc):
         s = k * CHUNK_SAMPLES
         m = min(CHUNK_SAMPLES, n - s)
-        prev = prev_amp if k == 0 else _target_amp(j0 + s - 1, rabi, amp_ns, fpar, ipar)
+        prev, prev_ns = _chunk_start(k, j0, prev_amp, rabi, amp_ns, fpar, ipar)
         _chunk_synth(
-            out, s, j0 + s, m, starts[k], prev, rabi, det, phi, amp_ns, fpar, ipar, stats[k]
-        )
+            out, s, j0 + s, m, starts[k], prev, prev_ns, k == nc - 1,
+            rabi, det, phi, amp_ns, fpar, ipar, stats[k],
+        )  # fmt: skip
     return ph
 
 
@@ -565,7 +642,11 @@ def synth_explicit(
 
     ``phase0`` and the returned phase are the baseband phase in cycles, in [0, 1). ``stats``
     has one row per chunk of :data:`CHUNK_SAMPLES`: largest amplitude after pre-emphasis (V),
-    undershoots below 0 V (clipped), largest |code| (unclamped), largest rounding error.
+    undershoots below 0 V (clipped), largest |code| (unclamped), largest rounding error, and
+    how many of the input indices ``range_lo … range_hi`` (``ipar``), played or not, are near
+    or beyond a limit (``fpar`` "flag_*"): every chunk checks the indices after the one its
+    previous sample plays, up to the one its last sample plays (the last chunk: up to
+    ``range_hi``).
     """
     n_chunks = -(-out.size // CHUNK_SAMPLES)
     stats = np.zeros((n_chunks, _N_STATS))

@@ -99,19 +99,26 @@ def compile_sequence(
     for nm, info in compact.channels.items():
         if info.addressing != "Global":
             raise CompileError(f"channel {nm!r}: only global channels can be compiled")
-    _check_limits(compact, drives)
-
-    awgs: dict[str, AWGProgram] = {}
-    budgets: list[ChannelBudget] = []
-    for awg in hardware.awgs:
-        mine = [d for d in drives.values() if d.aom.awg == awg.name]
-        if not mine:
-            continue
-        prog, states = _compile_awg(compact, awg, mine, pre_emphasis)
-        awgs[awg.name] = prog
-        for st in states:
-            budgets.append(_channel_budget(st, awg, prog, compact))
-    ttl, ttl_rounding = _ttl_table(compact, hardware, drives, awgs)
+    try:
+        # long explicit blocks are range-checked by the synthesis kernel as it reads them
+        # (one pass over the inputs instead of two); should anything refuse the sequence,
+        # the full up-front check runs first, so the refusal is the one it always was
+        ranges = _Ranges(_check_limits(compact, drives, defer=True))
+        awgs: dict[str, AWGProgram] = {}
+        budgets: list[ChannelBudget] = []
+        for awg in hardware.awgs:
+            mine = [d for d in drives.values() if d.aom.awg == awg.name]
+            if not mine:
+                continue
+            prog, states = _compile_awg(compact, awg, mine, pre_emphasis, ranges)
+            awgs[awg.name] = prog
+            for st in states:
+                budgets.append(_channel_budget(st, awg, prog, compact))
+        ranges.check(compact, drives)
+        ttl, ttl_rounding = _ttl_table(compact, hardware, drives, awgs)
+    except Exception:
+        _check_limits(compact, drives)  # a range refusal comes first, as if checked up front
+        raise
     budget = ErrorBudget(
         total_segment_samples=sum(p.segment_samples for p in awgs.values()),
         total_played_samples=sum(p.played_samples for p in awgs.values()),
@@ -143,10 +150,24 @@ def compile_sequence(
     )
 
 
-def _check_limits(compact: CompactSequence, drives: dict[str, ChannelDrive]) -> None:
-    """Refuse saturation and out-of-band frequencies over the whole sequence, up front."""
+_DEFER_MIN_NS = 1 << 16  # explicit blocks at least this long are range-checked in the kernel
+
+
+def _check_limits(
+    compact: CompactSequence, drives: dict[str, ChannelDrive], *, defer: bool = False
+) -> dict[str, list[tuple[int, int]]]:
+    """Refuse saturation and out-of-band frequencies over the whole sequence, up front.
+
+    With ``defer``, explicit blocks of at least ``_DEFER_MIN_NS`` are skipped and returned
+    (per channel, ``(start_ns, stop_ns)``): the synthesis kernel reports their extremes as it
+    reads them, and :meth:`_Ranges.check` completes the check.
+    """
+    deferred: dict[str, list[tuple[int, int]]] = {nm: [] for nm in drives}
     for nm, drive in drives.items():
         for block in compact.blocks:
+            if defer and not block.hold and block.stop_ns - block.start_ns >= _DEFER_MIN_NS:
+                deferred[nm].append((block.start_ns, block.stop_ns))
+                continue
             a, d, _ = block.values[nm]
             # one fused pass: Ω's extremes and the RF offset's (the response is monotonic:
             # checking the extremes checks every sample)
@@ -155,10 +176,98 @@ def _check_limits(compact: CompactSequence, drives: dict[str, ChannelDrive]) -> 
             )
             drive.amplitude_v(np.array([a_hi, a_lo]))
             drive.check_band(f_lo, f_hi)
+    return deferred
+
+
+class _Ranges:
+    """The range check of the deferred blocks, completed from what the kernel reports.
+
+    Per channel: the ns the kernel scanned (absolute, inclusive intervals) and how many of
+    them it found near or beyond a limit (its limits sit at or just inside the up-front
+    check's, see :func:`_flag_limits`). :meth:`check` checks whatever part of a deferred block
+    no kernel call covered exactly, and runs the full up-front check if anything was flagged
+    — so the refusal, if any, is exactly the up-front check's.
+    """
+
+    def __init__(self, deferred: dict[str, list[tuple[int, int]]]) -> None:
+        self.deferred = deferred
+        self.covered: dict[str, list[tuple[int, int]]] = {nm: [] for nm in deferred}
+        self.flagged = 0
+
+    def add(self, name: str, lo: int, hi: int, flagged: int) -> None:
+        """Record that the kernel scanned ns ``lo … hi`` and flagged ``flagged`` of them."""
+        if hi >= lo:
+            self.covered[name].append((lo, hi))
+            self.flagged += flagged
+
+    def check(self, compact: CompactSequence, drives: dict[str, ChannelDrive]) -> None:
+        """Raise the up-front check's refusal if any deferred ns is out of range."""
+        if self.flagged > 0 or not self._gaps_pass(compact, drives):
+            _check_limits(compact, drives)
+
+    def _gaps_pass(self, compact: CompactSequence, drives: dict[str, ChannelDrive]) -> bool:
+        """Whether the deferred ns no kernel call scanned (if any) pass the up-front check."""
+        starts = {b.start_ns: b for b in compact.blocks}
+        for nm, blocks in self.deferred.items():
+            drive = drives[nm]
+            cov = sorted(self.covered[nm])
+            for start, stop in blocks:
+                a, d, _ = starts[start].values[nm]
+                pos = start
+                gaps = []
+                for lo, hi in cov:
+                    if hi < pos:
+                        continue
+                    if lo >= stop:
+                        break
+                    if lo > pos:
+                        gaps.append((pos - start, lo - start))
+                    pos = max(pos, hi + 1)
+                if pos < stop:
+                    gaps.append((pos - start, stop - start))
+                for i0, i1 in gaps:
+                    a_lo, a_hi, f_lo, f_hi = _kernels.value_ranges(
+                        a[i0:i1],
+                        d[i0:i1],
+                        drive.rabi_per_sqrt_w,
+                        drive.light_shift_per_w,
+                        drive.offset_scale,
+                    )
+                    try:
+                        drive.amplitude_v(np.array([a_hi, a_lo]))
+                        drive.check_band(f_lo, f_hi)
+                    except HardwareLimitError:
+                        return False
+        return True
+
+
+def _flag_limits(d: ChannelDrive, fs: float) -> tuple[float, float, float, float]:
+    """The kernel's range limits: Ω in [lo, hi], phase step (cycles/sample) in [lo, hi].
+
+    At or just inside the up-front check's (saturation and RF amplitude through the
+    monotonic response; the RF band, less a margin far above any rounding), so that every
+    ns it would refuse is counted; a count > 0 makes the compiler run that check.
+    """
+    om_hi = d.max_rabi * (1 + 1e-12)
+    try:
+        top = float(d.amplitude_v(np.array([d.max_rabi]), check=False)[0])
+        if top > d.aom.rf_amplitude_max_v * (1 + 1e-12):
+            lim = float(d.rabi_from_amplitude(np.array([d.aom.rf_amplitude_max_v]))[0])
+            om_hi = min(om_hi, lim * (1 - 1e-9))
+    except Exception:  # an unusual response: flag every lit ns (the full check decides)
+        om_hi = 0.0
+    lo, hi = d.aom.rf_band_hz
+    fc = d.aom.rf_center_hz
+    margin = 1e-9 * (abs(lo) + abs(hi) + abs(fc)) + 1e-6
+    return 0.0, om_hi, ((lo - fc) + margin) / fs, ((hi - fc) - margin) / fs
 
 
 def _compile_awg(
-    compact: CompactSequence, awg: AWGConfig, drives: list[ChannelDrive], pre_emph: bool
+    compact: CompactSequence,
+    awg: AWGConfig,
+    drives: list[ChannelDrive],
+    pre_emph: bool,
+    ranges: _Ranges,
 ) -> tuple[AWGProgram, list[_ChannelState]]:
     fs = awg.sample_rate_hz
     rate = fs / 1e9  # AWG samples per ns
@@ -234,18 +343,18 @@ def _compile_awg(
     steps: list[Step] = []
     for reg in regions:
         held: Block | None = compact.blocks[reg.hold_block] if reg.hold_block >= 0 else None
-        # every row a channel plays is written in full; only the idle rows need zeros
-        seg = np.empty((awg.channels, reg.length), dtype=np.int32)
+        # every row a channel plays is written in full; idle rows are zeros (np.zeros maps
+        # large arrays lazily: an idle row costs no memory traffic here)
         used = {st.drive.aom.awg_channel for st in states}
-        for row in range(awg.channels):
-            if row not in used:
-                seg[row] = 0
+        shape = (awg.channels, reg.length)
+        full = len(used) == awg.channels
+        seg = np.empty(shape, dtype=np.int32) if full else np.zeros(shape, dtype=np.int32)
         if held is not None:
             j = np.arange(reg.start, reg.start + reg.length, dtype=np.int64)
             for st in states:
                 seg[st.drive.aom.awg_channel] = _synth_held(st, j, held, reg.loops, awg)
         else:
-            _synth_explicit(states, seg, reg, compact, awg, alpha)
+            _synth_explicit(states, seg, reg, compact, awg, alpha, ranges)
         # short segments (holds, dark stretches) repeat; long explicit ones practically never,
         # and hashing them would cost as much as synthesising them
         if reg.length <= _DEDUP_MAX_SAMPLES:
@@ -330,7 +439,9 @@ def _kernel_inputs(
 
     Views of the timeline block when one explicit block holds every ns the region plays
     (beyond the sequence's ends Ω is 0 and Δ, φ hold — the semantics of ``values_at``);
-    otherwise ``values_at`` over the region's ns range (a copy).
+    otherwise ``values_at`` over the region's ns range (a copy). Input index i holds ns
+    base + i; the real sequence ns in the arrays are [lit_lo, lit_hi) ∩ [clamp_lo, clamp_hi]
+    (view) or [lit_lo, lit_hi) ∩ [0, duration) (copy).
     """
     name = st.drive.channel
     k_first = _ns_of(reg.start, st.offset, rate)
@@ -354,6 +465,7 @@ def _synth_explicit(
     compact: CompactSequence,
     awg: AWGConfig,
     alpha: dict[int, float],
+    ranges: _Ranges | None = None,
 ) -> None:
     """DAC codes of every channel of an explicit region into ``seg``, by the fused kernel.
 
@@ -367,6 +479,17 @@ def _synth_explicit(
     for st in states:
         d = st.drive
         (rabi, det, phi), (base, clo, chi, lit_lo, lit_hi) = _kernel_inputs(st, reg, compact, rate)
+        # the ns this region range-checks: after the one the sample before it plays, up to
+        # the one the sample after it plays (so consecutive regions leave no gap), within
+        # the real sequence ns the arrays hold
+        end = reg.start + reg.length
+        cov_lo = _ns_of(reg.start - 1, st.offset, rate) + 1 if reg.start > 0 else -(2**62)
+        cov_hi = _ns_of(end, st.offset, rate)
+        real_lo = max(lit_lo, base, 0)
+        real_hi = min(lit_hi, compact.duration_ns, base + rabi.size) - 1
+        cov_lo, cov_hi = max(cov_lo, real_lo), min(cov_hi, real_hi)
+        if ranges is None:
+            cov_lo, cov_hi = 0, -1
         table = d.response.model != "sin2"
         amp_ns = d.amplitude_v(rabi, check=False) if table else np.empty(0)
         a = alpha[id(st)]
@@ -380,17 +503,31 @@ def _synth_explicit(
                 rate,
                 d.rabi_per_sqrt_w,
                 d.light_shift_per_w,
-                d.offset_scale / fs,
+                d.offset_scale,
+                1.0 / fs,
                 d.aom.rf_center_hz / fs,
                 1.0 / (TWO_PI * d.aom.optical_factor),
                 2.0 / np.pi * d.response.max_amplitude_v,
                 1.0 / d.max_rabi,
                 a,
                 1.0 / awg.lsb_v,
+                *_flag_limits(d, fs),
             ]
         )
         ipar = np.array(
-            [st.offset, base, clo, chi, lit_lo, lit_hi, int(table), int(a < 1.0), awg.max_code],
+            [
+                st.offset,
+                base,
+                clo,
+                chi,
+                lit_lo,
+                lit_hi,
+                int(table),
+                int(a < 1.0),
+                awg.max_code,
+                cov_lo - base,
+                cov_hi - base,
+            ],
             dtype=np.int64,
         )
         st.phase_cyc, stats = _kernels.synth_explicit(
@@ -406,10 +543,12 @@ def _synth_explicit(
             ipar,
         )
         all_stats.append(stats)
+        if ranges is not None and d.channel in ranges.covered:
+            ranges.add(d.channel, cov_lo, cov_hi, int(stats[:, 4].sum()))
     for k in range(all_stats[0].shape[0] if all_stats else 0):
         for st, stats in zip(states, all_stats):
             d = st.drive
-            amp_max, under, code_max, quant = (float(x) for x in stats[k])
+            amp_max, under, code_max, quant = (float(x) for x in stats[k, :4])
             if alpha[id(st)] < 1.0:
                 if amp_max > d.aom.rf_amplitude_max_v:
                     raise HardwareLimitError(

@@ -19,6 +19,7 @@ from sequencer.compiler import (
     AWGConfig,
     CompactSequence,
     HardwareConfig,
+    HardwareLimitError,
     _kernels,
     compile_sequence,
     load_calibration,
@@ -215,9 +216,76 @@ def test_out_of_range_codes_are_reported_not_wrapped() -> None:
     n = 2 * CHUNK
     rabi = np.full(n, 10.0)
     zero = np.zeros(n)
-    fpar = np.array([1.0, 10.0, 0.0, 0.0, 0.1, 1 / TWO_PI, 1.0, 1 / 10.0, 1.0, 40_000.0])
-    ipar = np.array([0, 0, 0, n - 1, 0, n, 0, 0, 32767], dtype=np.int64)
+    fpar = np.array(
+        [1.0, 10.0, 0.0, 0.0, 1.0, 0.1, 1 / TWO_PI, 1.0, 1 / 10.0, 1.0, 40_000.0, 0, 1, -1, 1]
+    )
+    ipar = np.array([0, 0, 0, n - 1, 0, n, 0, 0, 32767, 0, -1], dtype=np.int64)
     out = np.empty(n, dtype=np.int32)
     _, stats = _kernels.synth_explicit(out, 0, 0.0, 0.0, rabi, zero, zero, zero, fpar, ipar)
     assert stats[:, 2].max() > 32767  # the caller refuses this (HardwareLimitError)
     assert np.abs(out).max() == 32768  # stored codes are clamped, never wrapped
+
+
+def _expected_refusal(compact: CompactSequence, hw: HardwareConfig) -> str:
+    """The message of the up-front range check (the compiler's before the kernel took it)."""
+    from sequencer.compiler.compile import _check_limits
+
+    drives = {"rydberg_global": ChannelDrive.build("rydberg_global", hw, CAL)}
+    with pytest.raises(HardwareLimitError) as info:
+        _check_limits(compact, drives)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("rate", [625e6, 1.25e9])
+@pytest.mark.parametrize("where", [2, 5, 77_777, -1])
+@pytest.mark.parametrize("what", ["saturation", "band", "negative"])
+def test_range_refusals_inside_long_blocks_are_the_up_front_ones(
+    rate: float, where: int, what: str
+) -> None:
+    """The kernel checks long explicit blocks as it reads them: same refusal, same message.
+
+    At 625 MS/s ns 2 is played by no sample (0 → 0, 1 → 1, 2 → 3): it must still be checked.
+    """
+    from sequencer.compiler.compile import _DEFER_MIN_NS
+
+    n = 2 * _DEFER_MIN_NS + 321
+    rng = np.random.default_rng(3)
+    amp = 4.0 + rng.uniform(0, 1, n)
+    det = rng.uniform(-5, 5, n)
+    if what == "saturation":
+        amp[where] = 1e4
+    elif what == "band":
+        det[where] = 1e5
+    else:
+        amp[where] = -1.0
+    slot = (TargetSlot(0, n, frozenset(REG.ids)),)
+    ch = ChannelSamples("rydberg_global", "ground-rydberg", "Global", amp, det, np.zeros(n), slot)
+    compact = CompactSequence.from_sampled(SampledSequence(REG, {"rydberg_global": ch}))
+    assert any(not b.hold and b.stop_ns - b.start_ns >= _DEFER_MIN_NS for b in compact.blocks)
+    hw = _hw(rate)
+    expected = _expected_refusal(compact, hw)
+    with pytest.raises(HardwareLimitError) as info:
+        compile_sequence(compact, hw, CAL)
+    assert str(info.value) == expected
+    # a refusal that comes later (memory) never hides it; nor does pre-emphasis
+    data = hw.model_dump(mode="json")
+    data["awgs"][0]["memory_samples"] = 1024
+    small = HardwareConfig.model_validate(data)
+    with pytest.raises(HardwareLimitError) as info:
+        compile_sequence(compact, small, CAL, pre_emphasis=True)
+    assert str(info.value) == expected
+
+
+def test_in_range_long_blocks_compile_as_before() -> None:
+    """Near (not beyond) the limits: no refusal, and the kernel's flags do not fire."""
+    from sequencer.compiler.compile import _DEFER_MIN_NS
+
+    hw = _hw(1.25e9)
+    drive = ChannelDrive.build("rydberg_global", hw, CAL)
+    n = _DEFER_MIN_NS + 5000
+    amp = np.full(n, 0.999 * drive.max_rabi) - 1e-3 * np.arange(n) / n
+    det = np.linspace(-20.0, 20.0, n)
+    slot = (TargetSlot(0, n, frozenset(REG.ids)),)
+    ch = ChannelSamples("rydberg_global", "ground-rydberg", "Global", amp, det, np.zeros(n), slot)
+    prog = compile_sequence(SampledSequence(REG, {"rydberg_global": ch}), hw, CAL)
+    assert prog.budget.channels[0].max_code > 10_000
