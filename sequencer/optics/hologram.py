@@ -76,6 +76,35 @@ def _impose_aperture(near: NDArray[np.complex64], amplitude: np.float32, ny: int
                 near[i, j] = 0
 
 
+@numba.njit(cache=True, nogil=True)
+def _finish_linear(
+    field: NDArray[np.complex64],
+    aberration: NDArray[np.float64],
+    n_levels: int,
+    ny: int,
+    nx: int,
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.complex128]]:
+    """Levels for the phase of ``field`` minus ``aberration`` on a linear SLM, the shown phase,
+    and the unit-power field the aberrated optics pass on (complex128, grid-sized, 0 outside)."""
+    n0, n1 = field.shape
+    levels = np.empty((ny, nx), dtype=np.int64)
+    shown = np.empty((ny, nx), dtype=np.float64)
+    seen = np.zeros((n0, n1), dtype=np.complex128)
+    two_pi = 2.0 * np.pi
+    scale = 1.0 / np.sqrt(ny * nx)
+    for i in range(ny):
+        for j in range(nx):
+            v = field[i, j]
+            p = np.arctan2(np.float64(v.imag), np.float64(v.real)) - aberration[i, j]
+            lv = int(np.rint(p / two_pi * n_levels)) % n_levels
+            q = lv * (two_pi / n_levels)
+            levels[i, j] = lv
+            shown[i, j] = q
+            t = q + aberration[i, j]
+            seen[i, j] = complex(np.cos(t) * scale, np.sin(t) * scale)
+    return levels, shown, seen
+
+
 def _uniformity(power: NDArray[np.float64], target: NDArray[np.float64]) -> float:
     rel = power / target
     return float(np.std(rel) / np.mean(rel))
@@ -122,15 +151,17 @@ def hologram(
     rng = np.random.default_rng(seed)
     amplitude = np.float32(1.0 / np.sqrt(ny * nx))
     field_ = np.zeros((n, n), dtype=np.complex64)
-    phase = rng.uniform(0.0, 2 * np.pi, size=(ny, nx)).astype(np.float32)
-    field_[:ny, :nx] = amplitude * np.exp(1j * phase)
+    # Uniformly random phases: a complex normal sample, normalised to the aperture amplitude.
+    start = rng.standard_normal((ny, nx, 2), dtype=np.float32).view(np.complex64)
+    field_[:ny, :nx] = start[..., 0]
+    _impose_aperture(field_, amplitude, ny, nx)
     w = amp_target.copy()
     history: list[float] = []
     far = scipy.fft.fft2(field_, norm="ortho", workers=workers, overwrite_x=False)
     # The focal-plane target is zero but at the spots: one buffer, only the spots rewritten.
     sparse = np.zeros((n, n), dtype=np.complex64)
     fixed_phase: NDArray[np.complex64] | None = None
-    for _ in range(iterations):
+    for it in range(iterations):
         spots = far[iy, ix]
         amp = np.abs(spots)
         history.append(_uniformity(amp.astype(np.float64) ** 2, target))
@@ -144,16 +175,19 @@ def hologram(
         sparse[iy, ix] = w * unit
         field_ = scipy.fft.ifft2(sparse, norm="ortho", workers=workers)
         _impose_aperture(field_, amplitude, ny, nx)  # keep the phase, impose the aperture
-        far = scipy.fft.fft2(field_, norm="ortho", workers=workers)
-    final_phase = np.angle(field_[:ny, :nx]).astype(np.float64)
+        if it + 1 < iterations:  # the last field is the answer: no focal plane needed for it
+            far = scipy.fft.fft2(field_, norm="ortho", workers=workers)
     # The optics add the aberration A: show φ − A so the light carries φ.
-    aberration = slm.aberration_phase() if slm.zernike_rad else None
-    shown = final_phase if aberration is None else final_phase - aberration
-    levels = slm.quantise(shown)
-    q_phase = np.mod(slm.level_phase(levels), 2 * np.pi)
-    q_field = np.zeros((n, n), dtype=np.complex128)
-    seen = q_phase if aberration is None else q_phase + aberration
-    q_field[:ny, :nx] = np.exp(1j * seen) / np.sqrt(ny * nx)
+    if slm.phase_lut_rad is None:
+        aberration = slm.aberration_phase() if slm.zernike_rad else np.zeros((ny, nx))
+        levels, q_phase, q_field = _finish_linear(field_, aberration, slm.phase_levels, ny, nx)
+    else:
+        final_phase = np.angle(field_[:ny, :nx]).astype(np.float64)
+        aberration = slm.aberration_phase()
+        levels = slm.quantise(final_phase - aberration)
+        q_phase = np.mod(slm.level_phase(levels), 2 * np.pi)
+        q_field = np.zeros((n, n), dtype=np.complex128)
+        q_field[:ny, :nx] = np.exp(1j * (q_phase + aberration)) / np.sqrt(ny * nx)
     q_far = scipy.fft.fft2(q_field, norm="ortho", workers=workers)
     power = np.abs(q_far[iy, ix]) ** 2
     efficiency = float(power.sum())
