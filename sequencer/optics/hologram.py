@@ -84,8 +84,11 @@ def _finish_linear(
     ny: int,
     nx: int,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.complex128]]:
-    """Levels for the phase of ``field`` minus ``aberration`` on a linear SLM, the shown phase,
-    and the unit-power field the aberrated optics pass on (complex128, grid-sized, 0 outside)."""
+    """Quantise the phase of ``field`` minus ``aberration`` for a linear SLM.
+
+    Returns the levels, the shown phase, and the unit-power field the aberrated optics pass on
+    (complex128, grid-sized, 0 outside the SLM).
+    """
     n0, n1 = field.shape
     levels = np.empty((ny, nx), dtype=np.int64)
     shown = np.empty((ny, nx), dtype=np.float64)
