@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,7 +32,7 @@ from scipy.linalg import eigh_tridiagonal
 from scipy.linalg.blas import dznrm2 as _dznrm2
 
 from virtual_device.errors import SimulationError
-from virtual_device.rydberg.kernels import axpy_norm2, combine4
+from virtual_device.rydberg.kernels import axpy_norm2, combine4, lanczos_expm
 from virtual_device.rydberg.space import BlockadeSubspace, FullSpace
 
 __all__ = ["EvolutionStats", "Evolver"]
@@ -112,6 +113,7 @@ class Evolver:
         self._kinks = np.cumsum(second > scale + 1e-300)
         self._diag = np.empty(space.dim)
         self._work: list[NDArray[np.complex128]] = []
+        self._cwork: NDArray[np.complex128] | None = None  # rows: compiled Lanczos vectors
         self._h_ns = 8
         self._coef: float | None = None
         self._since_check = 0
@@ -130,6 +132,8 @@ class Evolver:
         """exp(-i A) ψ where A = v_scale·V + Σ(c σ⁺ + h.c.) − Σ d n (A dimensionless)."""
         diag = self.space.diagonal(v_scale, np.ascontiguousarray(d), self._diag)
         c = np.ascontiguousarray(c, dtype=np.complex128)
+        compiled = getattr(self.space, "krylov_args", None)
+        kargs = compiled(c) if compiled is not None else None
         pieces = 1
         try:
             while True:
@@ -137,7 +141,7 @@ class Evolver:
                 total_err = 0.0
                 ok = True
                 for _ in range(pieces):
-                    res = self._lanczos(diag, c, out, 1.0 / pieces, tol / pieces)
+                    res = self._lanczos(diag, c, out, 1.0 / pieces, tol / pieces, kargs)
                     if res is None:
                         ok = False
                         break
@@ -151,6 +155,8 @@ class Evolver:
                     raise SimulationError("Lanczos exponential did not converge")
         finally:
             del self._work[_KEEP_WORK:]  # a rare long Krylov basis is not kept around
+            if self._cwork is not None and len(self._cwork) > _KEEP_WORK:
+                self._cwork = None
 
     def _work_vector(self, j: int) -> NDArray[np.complex128]:
         while len(self._work) <= j:
@@ -164,13 +170,19 @@ class Evolver:
         psi: NDArray[np.complex128],
         scale: float,
         tol: float,
+        kargs: tuple[int, tuple[Any, ...]] | None = None,
     ) -> tuple[NDArray[np.complex128], float] | None:
         """exp(−i·scale·A) ψ by Lanczos; None if _M_MAX vectors do not reach ``tol``.
+
+        With ``kargs`` (from the space's ``krylov_args``) the whole loop below runs compiled
+        in :func:`.kernels.lanczos_expm`, the same steps and acceptance test.
 
         The basis is kept unnormalised, v_j = s_j u_j (u_0 = ψ itself, no copy), so that a
         step is two compiled passes: w = s_j A u_j − β_{j−1} v_{j−1} with ⟨v_j, w⟩ on the fly,
         then w −= α v_j with ‖w‖² on the fly; w becomes u_{j+1} with s_{j+1} = 1/β_j.
         """
+        if kargs is not None:
+            return self._lanczos_compiled(diag, psi, scale, tol, kargs)
         beta0 = float(_dznrm2(psi))
         if beta0 == 0.0:
             return psi.copy(), 0.0
@@ -208,6 +220,41 @@ class Evolver:
             us.append(w)
             ss.append(1.0 / beta)
         return None
+
+    def _lanczos_compiled(
+        self,
+        diag: NDArray[np.float64],
+        psi: NDArray[np.complex128],
+        scale: float,
+        tol: float,
+        kargs: tuple[int, tuple[Any, ...]],
+    ) -> tuple[NDArray[np.complex128], float] | None:
+        """:meth:`_lanczos` in :func:`.kernels.lanczos_expm`, on rows of a 2-D work array.
+
+        The array has _KEEP_WORK rows (pages touched only as rows are used); a longer basis
+        makes the kernel stop, the array is enlarged to _M_MAX rows and the loop resumes
+        where it stopped (no product is repeated).
+        """
+        if self._cwork is None:
+            self._cwork = np.empty((_KEEP_WORK, self.space.dim), dtype=np.complex128)
+        out = np.empty_like(psi)
+        fstate = np.zeros((3, _M_MAX + 1))
+        y_prev = np.zeros(_M_MAX, dtype=np.complex128)
+        j = 0
+        while True:
+            status, err, products, j = lanczos_expm(
+                psi, float(scale), float(tol), _M_MAX, self._cwork, kargs[0], diag, kargs[1],
+                out, fstate, y_prev, j,
+            )  # fmt: skip
+            self.stats.matvecs += int(products)
+            if status != 3:
+                break
+            bigger = np.empty((_M_MAX, self.space.dim), dtype=np.complex128)
+            bigger[: len(self._cwork)] = self._cwork
+            self._cwork = bigger
+        if status == 2:
+            return psi.copy(), 0.0
+        return (out, float(err)) if status == 1 else None
 
     # -- Magnus blocks -------------------------------------------------------------------
     def _is_constant(self, k0: int, k1: int) -> bool:

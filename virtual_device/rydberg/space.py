@@ -10,12 +10,16 @@ small interface, so the integrator does not care which one it runs in:
 * ``diagonal(v_scale, δ, out)``: out = v_scale·interaction − Σ_i δ_i n_i (compiled);
 * ``hpsi(u, s, prev, c_prev, diag, c, out)``: out = s·H u + c_prev·prev in one compiled pass,
   returning ⟨u, out⟩ (the fused Lanczos product, see :mod:`.kernels`);
-* ``occupations(p)``: per-atom Rydberg occupation from basis-state probabilities.
+* ``occupations(p)``: per-atom Rydberg occupation from basis-state probabilities;
+* optionally ``krylov_args(c)``: the arguments of the compiled Lanczos loop
+  (:func:`.kernels.lanczos_expm`), or None; a space without it (or returning None) is
+  evolved by the integrator's Python Lanczos loop over ``hpsi``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -154,6 +158,16 @@ class FullSpace:
     ) -> complex:
         """Set out = s·(diag + drive) u + cprev·prev (compiled, chunked); returns ⟨u, out⟩."""
         return kernels.full_hpsi(u, s, prev, cprev, diag, coeffs, out)
+
+    def krylov_args(self, coeffs: NDArray[np.complex128]) -> tuple[int, tuple[Any, ...]] | None:
+        """Arguments of the compiled Lanczos loop for this drive, or None.
+
+        See :func:`.kernels.lanczos_expm`; None where the integrator's own Python loop over
+        :meth:`hpsi` must run (the threaded kernels).
+        """
+        if kernels.parallel_for(self.dim):
+            return None
+        return kernels.full_krylov_args(coeffs, self.n_atoms)
 
     def apply_drive(
         self,
@@ -317,6 +331,12 @@ class BlockadeSubspace:
         """Set out = s·(diag + drive) u + cprev·prev (compiled gather); returns ⟨u, out⟩."""
         table = kernels.subspace_table(coeffs)
         return kernels.subspace_hpsi(u, s, prev, cprev, diag, table, self._indptr, self._ent, out)
+
+    def krylov_args(self, coeffs: NDArray[np.complex128]) -> tuple[int, tuple[Any, ...]] | None:
+        """As :meth:`FullSpace.krylov_args`, for the subspace gather."""
+        if kernels.parallel_for(self.dim):
+            return None
+        return kernels.subspace_krylov_args(coeffs, self._indptr, self._ent)
 
     def apply_drive(
         self,
