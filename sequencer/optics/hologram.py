@@ -163,6 +163,11 @@ def hologram(
     far = scipy.fft.fft2(field_, norm="ortho", workers=workers, overwrite_x=False)
     # The focal-plane target is zero but at the spots: one buffer, only the spots rewritten.
     sparse = np.zeros((n, n), dtype=np.complex64)
+    # Both FFTs run in place in one work buffer (fresh 2–32 MB arrays per FFT cost page
+    # faults that were ~40 % of an iteration). With a tolerance the loop may stop after a
+    # forward FFT and still needs the SLM-plane field, so then the forward FFT copies.
+    work = np.empty((n, n), dtype=np.complex64)
+    in_place = tolerance <= 0.0
     fixed_phase: NDArray[np.complex64] | None = None
     for it in range(iterations):
         spots = far[iy, ix]
@@ -176,10 +181,11 @@ def hologram(
             fixed_phase = spots / np.maximum(amp, 1e-30)  # Kim et al.: freeze spot phases
         unit = fixed_phase if fixed_phase is not None else spots / np.maximum(amp, 1e-30)
         sparse[iy, ix] = w * unit
-        field_ = scipy.fft.ifft2(sparse, norm="ortho", workers=workers)
+        np.copyto(work, sparse)
+        field_ = scipy.fft.ifft2(work, norm="ortho", workers=workers, overwrite_x=True)
         _impose_aperture(field_, amplitude, ny, nx)  # keep the phase, impose the aperture
         if it + 1 < iterations:  # the last field is the answer: no focal plane needed for it
-            far = scipy.fft.fft2(field_, norm="ortho", workers=workers)
+            far = scipy.fft.fft2(field_, norm="ortho", workers=workers, overwrite_x=in_place)
     # The optics add the aberration A: show φ − A so the light carries φ.
     if slm.phase_lut_rad is None:
         aberration = slm.aberration_phase() if slm.zernike_rad else np.zeros((ny, nx))

@@ -93,3 +93,12 @@ def test_bad_inputs_raise_optics_errors() -> None:
 def test_fft_convention_matches_numpy() -> None:
     x = np.random.default_rng(0).normal(size=(16, 16)) + 0j
     np.testing.assert_allclose(scipy.fft.fft2(x, norm="ortho"), np.fft.fft2(x) / 16)
+
+
+def test_tolerance_stops_early_and_the_mask_is_the_one_reported() -> None:
+    layout = RegisterLayout.square(6, spacing=6.0)
+    h = hologram(layout, SLM, iterations=40, tolerance=0.02)
+    assert h.iterations < 40 and h.history[-1] <= 0.02
+    powers = _simulated_powers(h.phase, layout, SLM)
+    assert np.std(powers) / np.mean(powers) <= 0.03  # the converged field, not a focal plane
+    assert h.non_uniformity == pytest.approx(np.std(powers) / np.mean(powers), rel=1e-6, abs=1e-9)
