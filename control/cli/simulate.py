@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "(first atom = leftmost bit, 1 = Rydberg), sampled counts and timing. A sequence "
             "with both Rydberg and Raman (digital) channels is simulated in the three-level "
             "g–h–r space (basis 'all'), measured in its measurement basis (1 = r, or 1 = h "
-            "for 'digital'; unmeasured: 'digital', as Pulser)."
+            "for 'digital'; unmeasured: 'digital', as Pulser); one with Raman channels only "
+            "in the digital (g–h) basis (1 = h)."
         ),
     )
     p.add_argument("sequence", type=Path, help="SEQUENCE.json or a SampledSequence .npz")
@@ -137,10 +138,13 @@ def run(args: argparse.Namespace) -> int:
     sampled = _load_sampled(args.sequence)
     noise = load_noise(args.noise) if args.noise else None
     # Rydberg and Raman channels together: the three-level g–h–r simulation (Pulser's "all")
+    # Raman channels alone: the two-level digital (g–h) simulation.
     bases = {ch.basis for ch in sampled.channels.values()}
-    basis: Literal["all", "ground-rydberg"] = (
-        "all" if {"ground-rydberg", "digital"} <= bases else "ground-rydberg"
-    )
+    basis: Literal["all", "ground-rydberg", "digital"] = "ground-rydberg"
+    if {"ground-rydberg", "digital"} <= bases:
+        basis = "all"
+    elif bases == {"digital"}:
+        basis = "digital"
     try:
         result = simulate(
             sampled,

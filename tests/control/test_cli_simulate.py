@@ -173,3 +173,20 @@ def test_rydberg_and_raman_channels_select_the_three_level_simulation(tmp_path):
     assert data["bitstring_probabilities"]["01"] == pytest.approx(1.0, abs=1e-6)
     assert data["final_hyperfine_occupations"]["a"] == pytest.approx(1.0, abs=1e-6)
     assert data["final_rydberg_occupations"]["b"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_raman_channels_alone_select_the_digital_simulation(tmp_path):
+    reg = Register({"a": (0, 0), "b": (5, 0)})
+    t = 500
+    channels = {
+        "ram": ChannelSamples(
+            "ram", "digital", "Global", np.full(t, 2 * np.pi), np.zeros(t), np.zeros(t),
+            (TargetSlot(0, t, frozenset(reg.ids)),),
+        )
+    }  # fmt: skip  (a Raman π pulse on both atoms: no interaction in the digital basis)
+    path = tmp_path / "gh.npz"
+    SampledSequence(reg, channels, measurement_basis="digital").save_npz(path)
+    out = tmp_path / "r.json"
+    assert main(["simulate", str(path), "--c6", str(C6), "-o", str(out), "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    assert data["bitstring_probabilities"]["11"] == pytest.approx(1.0, abs=1e-6)
