@@ -180,7 +180,12 @@ def test_raman_channels_alone_select_the_digital_simulation(tmp_path):
     t = 500
     channels = {
         "ram": ChannelSamples(
-            "ram", "digital", "Global", np.full(t, 2 * np.pi), np.zeros(t), np.zeros(t),
+            "ram",
+            "digital",
+            "Global",
+            np.full(t, 2 * np.pi),
+            np.zeros(t),
+            np.zeros(t),
             (TargetSlot(0, t, frozenset(reg.ids)),),
         )
     }  # fmt: skip  (a Raman π pulse on both atoms: no interaction in the digital basis)
