@@ -96,6 +96,45 @@ def _channel_drives(
     return amp, det, np.where(amp > 0, np.angle(field_), 0.0)
 
 
+def _record_times(t_total: int, record_every_ns: int | None) -> list[int]:
+    """The ns at which occupations are recorded (about 50 points by default; 0 = final only)."""
+    if t_total < 1:
+        raise SimulationError("the drive is empty (0 ns)")
+    step = max(1, -(-t_total // 50)) if record_every_ns is None else int(record_every_ns)
+    if step < 0:
+        raise SimulationError(f"record_every_ns must be ≥ 0; got {record_every_ns}")
+    return [t_total] if step == 0 else sorted(set(range(0, t_total, step)) | {t_total})
+
+
+def _waist_factor(coords: NDArray[np.float64], noise: NoiseModel) -> NDArray[np.float64]:
+    """Ω factor per atom of a Gaussian global beam along y through the origin (1 without)."""
+    if noise.laser_waist is None:
+        return np.ones(len(coords))
+    return np.asarray(np.exp(-((coords[:, 0] / noise.laser_waist) ** 2)))
+
+
+def _amplitude_factors(
+    noise: NoiseModel, names: Sequence[str], rng: np.random.Generator
+) -> dict[str, float]:
+    """Shot-to-shot amplitude factor max(0, N(1, amp_sigma)) per channel name, for one run."""
+    return {
+        name: max(0.0, float(rng.normal(1.0, noise.amp_sigma))) if noise.amp_sigma else 1.0
+        for name in names
+    }
+
+
+def _progress_bar(progress: bool | None, label: str, total: int) -> tuple[Progress | None, Any]:
+    """A started rich progress bar and its task (default: only when stderr is a terminal)."""
+    show = progress if progress is not None else sys.stderr.isatty()
+    if not show:
+        return None, None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    bar.start()
+    return bar, bar.add_task(label, total=total)
+
+
 def simulate(
     sequence: SampledSequence | None = None,
     *,
@@ -269,31 +308,11 @@ def _simulate(
             return amp0 * factors.get("all", 1.0) * waist[:, None], det0, ph0
 
         channel_names = ["all"]
-    if t_total < 1:
-        raise SimulationError("the drive is empty (0 ns)")
-
-    step = max(1, -(-t_total // 50)) if record_every_ns is None else int(record_every_ns)
-    if step < 0:
-        raise SimulationError(f"record_every_ns must be ≥ 0; got {record_every_ns}")
-    record = [t_total] if step == 0 else sorted(set(range(0, t_total, step)) | {t_total})
-
+    record = _record_times(t_total, record_every_ns)
     pair_v = pair_interactions(coords[:, :2], c6)
-    waist = (
-        np.exp(-((coords[:, 0] / noise.laser_waist) ** 2))
-        if noise.laser_waist is not None
-        else np.ones(n)
-    )
+    waist = _waist_factor(coords, noise)
     runs = noise.runs if noise.is_stochastic else 1
-
-    show = progress if progress is not None else sys.stderr.isatty()
-    bar: Progress | None = None
-    task = None
-    if show:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        bar.start()
-        task = bar.add_task("simulating", total=runs * t_total)
+    bar, task = _progress_bar(progress, "simulating", runs * t_total)
 
     all_states: list[NDArray[np.int64]] = []
     all_probs: list[NDArray[np.float64]] = []
@@ -310,10 +329,7 @@ def _simulate(
             for mask in (absent, lost):
                 if mask is not None:
                     inactive |= mask
-            factors = {
-                name: max(0.0, float(rng.normal(1.0, noise.amp_sigma))) if noise.amp_sigma else 1.0
-                for name in channel_names
-            }
+            factors = _amplitude_factors(noise, channel_names, rng)
             amp, det, ph = base_drives(factors, waist)
             if noise.temperature > 0:
                 det = det + rng.normal(0.0, noise.doppler_sigma, size=n)[:, None]

@@ -22,7 +22,6 @@ ones c^D_i, Δ^D_i. In those terms the drive is c^R |r⟩⟨g| + c^D |g⟩⟨h| 
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,7 +39,7 @@ from virtual_device.rydberg.result import SimulationResult
 from virtual_device.rydberg.space import pair_interactions
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    pass
 
 __all__ = ["QutritSpace", "ThreeLevelResult", "simulate_three_level"]
 
@@ -297,7 +296,15 @@ def simulate_three_level(
     progress: bool | None,
 ) -> ThreeLevelResult:
     """``simulate(..., basis="all")``: see :func:`virtual_device.rydberg.simulate`."""
-    from virtual_device.rydberg.simulate import _as_rows, _channel_drives, _lookup_c6
+    from virtual_device.rydberg.simulate import (
+        _amplitude_factors,
+        _as_rows,
+        _channel_drives,
+        _lookup_c6,
+        _progress_bar,
+        _record_times,
+        _waist_factor,
+    )
 
     t_start = time.perf_counter()
     noise = noise or NoiseModel()
@@ -402,31 +409,12 @@ def simulate_three_level(
             )
 
         channel_names = ["rydberg", "raman"]
-    if t_total < 1:
-        raise SimulationError("the drive is empty (0 ns)")
-
-    step = max(1, -(-t_total // 50)) if record_every_ns is None else int(record_every_ns)
-    if step < 0:
-        raise SimulationError(f"record_every_ns must be ≥ 0; got {record_every_ns}")
-    record = [t_total] if step == 0 else sorted(set(range(0, t_total, step)) | {t_total})
-
+    record = _record_times(t_total, record_every_ns)
     pair_v = pair_interactions(coords[:, :2], c6)
-    waist = (
-        np.exp(-((coords[:, 0] / noise.laser_waist) ** 2))
-        if noise.laser_waist is not None
-        else np.ones(n)
-    )
+    waist = _waist_factor(coords, noise)
     runs = noise.runs if noise.is_stochastic else 1
 
-    show = progress if progress is not None else sys.stderr.isatty()
-    bar: Progress | None = None
-    task: Any = None
-    if show:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        bar.start()
-        task = bar.add_task("simulating (g–h–r)", total=runs * t_total)
+    bar, task = _progress_bar(progress, "simulating (g–h–r)", runs * t_total)
 
     pops_sum = np.zeros((len(record), 3, n))
     probs_sum = np.zeros(1 << n)
@@ -441,10 +429,7 @@ def simulate_three_level(
                 if noise.state_prep_error
                 else np.zeros(n, dtype=bool)
             )
-            factors = {
-                name: max(0.0, float(rng.normal(1.0, noise.amp_sigma))) if noise.amp_sigma else 1.0
-                for name in channel_names
-            }
+            factors = _amplitude_factors(noise, channel_names, rng)
             amp, det, ph = base_drives(factors, waist)
             coeff = 0.5 * amp * np.exp(1j * ph)
             det = np.array(det)
