@@ -49,6 +49,32 @@ def _row_delta(gh, r, c, xs, add):
 
 
 @njit(cache=True)
+def _nearest_spare(filled, cnt, demand, r, c, step):
+    """First row from r (exclusive) in direction ``step`` whose atom in column c can be spared."""
+    k = r + step
+    while 0 <= k < filled.shape[0]:
+        if filled[k, c] and cnt[k] > demand[k]:
+            return k
+        k += step
+    return -1
+
+
+@njit(cache=True)
+def _column_delta(gv, ys, src, r, c):
+    """Change of column c's transport cost when its atom in row ``src`` moves to row r."""
+    dv = 0.0
+    if src < r:
+        for q in range(src, r):
+            gap = ys[q + 1] - ys[q]
+            dv += gap if gv[q, c] >= 0 else -gap
+    else:
+        for q in range(r, src):
+            gap = ys[q + 1] - ys[q]
+            dv += gap if gv[q, c] <= 0 else -gap
+    return dv
+
+
+@njit(cache=True)
 def balance_rows(site, occ, tgt, demand, order, xs, ys):
     """Phase 1 choice: the rows every column's atoms end in (boolean (R, C) occupancy).
 
@@ -92,24 +118,10 @@ def balance_rows(site, occ, tgt, demand, order, xs, ys):
                 dh_add = _row_delta(gh, r, c, xs, True)
                 for side in range(2):
                     step = -1 if side == 0 else 1
-                    k = r + step
-                    src = -1
-                    while 0 <= k < n_rows:
-                        if filled[k, c] and cnt[k] > demand[k]:
-                            src = k
-                            break
-                        k += step
+                    src = _nearest_spare(filled, cnt, demand, r, c, step)
                     if src < 0:
                         continue
-                    dv = 0.0
-                    if src < r:
-                        for q in range(src, r):
-                            gap = ys[q + 1] - ys[q]
-                            dv += gap if gv[q, c] >= 0 else -gap
-                    else:
-                        for q in range(r, src):
-                            gap = ys[q + 1] - ys[q]
-                            dv += gap if gv[q, c] <= 0 else -gap
+                    dv = _column_delta(gv, ys, src, r, c)
                     cost = dv + dh_add
                     if demand[src] > 0:
                         cost += _row_delta(gh, src, c, xs, False)
@@ -359,24 +371,10 @@ def improve_rows(site, occ, filled, tgt, demand, xs, ys, sweeps):
                 best_cs = 0.0
                 for side in range(2):
                     step = -1 if side == 0 else 1
-                    k = r + step
-                    src = -1
-                    while 0 <= k < n_rows:
-                        if filled[k, c] and cnt[k] > demand[k]:
-                            src = k
-                            break
-                        k += step
+                    src = _nearest_spare(filled, cnt, demand, r, c, step)
                     if src < 0:
                         continue
-                    dv = 0.0
-                    if src < r:
-                        for q in range(src, r):
-                            gap = ys[q + 1] - ys[q]
-                            dv += gap if gv[q, c] >= 0 else -gap
-                    else:
-                        for q in range(r, src):
-                            gap = ys[q + 1] - ys[q]
-                            dv += gap if gv[q, c] <= 0 else -gap
+                    dv = _column_delta(gv, ys, src, r, c)
                     filled[r, c] = True
                     cr = _row_cost(site, filled, tgt, r, xs, buf_sx, buf_st, buf_ax, dp)
                     filled[r, c] = False
