@@ -96,6 +96,31 @@ def _channel_drives(
     return amp, det, np.where(amp > 0, np.angle(field_), 0.0)
 
 
+def _atoms(reg: Register | ArrayLike | None) -> tuple[tuple[str, ...], NDArray[np.float64]]:
+    """Atom ids and coordinates (N, 2|3) µm of a Register or of bare coordinates."""
+    if reg is None:
+        raise SimulationError("a register (or coordinates in µm) is needed with drive arrays")
+    if isinstance(reg, Register):
+        return tuple(reg.ids), np.asarray(reg.coords, dtype=float)
+    coords = np.asarray(reg, dtype=float)
+    if coords.ndim != 2 or coords.shape[1] not in (2, 3):
+        raise SimulationError(f"coordinates must have shape (N, 2); got {coords.shape}")
+    return tuple(f"q{i}" for i in range(len(coords))), coords
+
+
+def _interaction_coeff(given: float | None, sequence: SampledSequence | None) -> float:
+    """C6 (rad/µs·µm⁶): as given, else the sequence's device's, checked to be ≥ 0."""
+    if given is not None:
+        c6 = float(given)
+    elif sequence is not None:
+        c6 = _lookup_c6(sequence.device_name)
+    else:
+        raise SimulationError("interaction_coeff (C6, rad/µs·µm⁶) is needed with drive arrays")
+    if not (np.isfinite(c6) and c6 >= 0):
+        raise SimulationError(f"interaction_coeff must be ≥ 0 rad/µs·µm⁶; got {c6!r}")
+    return c6
+
+
 def _record_times(t_total: int, record_every_ns: int | None) -> list[int]:
     """The ns at which occupations are recorded (about 50 points by default; 0 = final only)."""
     if t_total < 1:
@@ -264,26 +289,12 @@ def _simulate(
         raise SimulationError("nothing to simulate: give a sampled sequence or an amplitude array")
     else:
         reg = register
-    if reg is None:
-        raise SimulationError("a register (or coordinates in µm) is needed with drive arrays")
-    if isinstance(reg, Register):
-        ids, coords = tuple(reg.ids), np.asarray(reg.coords, dtype=float)
-    else:
-        coords = np.asarray(reg, dtype=float)
-        if coords.ndim != 2 or coords.shape[1] not in (2, 3):
-            raise SimulationError(f"coordinates must have shape (N, 2); got {coords.shape}")
-        ids = tuple(f"q{i}" for i in range(len(coords)))
+    ids, coords = _atoms(reg)
     n = len(ids)
     if basis == "digital":
         c6 = 0.0
-    elif interaction_coeff is not None:
-        c6 = float(interaction_coeff)
-    elif sequence is not None:
-        c6 = _lookup_c6(sequence.device_name)
     else:
-        raise SimulationError("interaction_coeff (C6, rad/µs·µm⁶) is needed with drive arrays")
-    if not (np.isfinite(c6) and c6 >= 0):
-        raise SimulationError(f"interaction_coeff must be ≥ 0 rad/µs·µm⁶; got {c6!r}")
+        c6 = _interaction_coeff(interaction_coeff, sequence)
 
     if sequence is not None:
         t_total = sequence.duration_ns

@@ -299,8 +299,9 @@ def simulate_three_level(
     from virtual_device.rydberg.simulate import (
         _amplitude_factors,
         _as_rows,
+        _atoms,
         _channel_drives,
-        _lookup_c6,
+        _interaction_coeff,
         _progress_bar,
         _record_times,
         _waist_factor,
@@ -348,24 +349,9 @@ def simulate_three_level(
         raise SimulationError(
             f"measure must be 'ground-rydberg' (1 = r) or 'digital' (1 = h); got {meas!r}"
         )
-    if reg is None:
-        raise SimulationError("a register (or coordinates in µm) is needed with drive arrays")
-    if isinstance(reg, Register):
-        ids, coords = tuple(reg.ids), np.asarray(reg.coords, dtype=float)
-    else:
-        coords = np.asarray(reg, dtype=float)
-        if coords.ndim != 2 or coords.shape[1] not in (2, 3):
-            raise SimulationError(f"coordinates must have shape (N, 2); got {coords.shape}")
-        ids = tuple(f"q{i}" for i in range(len(coords)))
+    ids, coords = _atoms(reg)
     n = len(ids)
-    if interaction_coeff is not None:
-        c6 = float(interaction_coeff)
-    elif sequence is not None:
-        c6 = _lookup_c6(sequence.device_name)
-    else:
-        raise SimulationError("interaction_coeff (C6, rad/µs·µm⁶) is needed with drive arrays")
-    if not (np.isfinite(c6) and c6 >= 0):
-        raise SimulationError(f"interaction_coeff must be ≥ 0 rad/µs·µm⁶; got {c6!r}")
+    c6 = _interaction_coeff(interaction_coeff, sequence)
 
     if sequence is not None:
         t_total = sequence.duration_ns
