@@ -166,10 +166,35 @@ def test_threaded_simulation_equals_serial():
             record_every_ns=0,
             threads=k,
         )
-        for k in (1, 2)
+        for k in (1, 2, "auto")
     ]
-    assert runs[0].matvecs == runs[1].matvecs
-    assert np.abs(runs[0].final_state - runs[1].final_state).max() < 1e-12
+    for run in runs[1:]:
+        assert run.matvecs == runs[0].matvecs
+        assert np.abs(run.final_state - runs[0].final_state).max() < 1e-12
+
+
+def test_adaptive_threads_follow_the_measured_cost():
+    choice = kernels.AdaptiveThreads(explore=4, warmup=2, weight=0.5)
+    cost = {False: 1.0, True: 0.5}  # seconds per product: threads twice as fast
+
+    def run(calls):
+        picks = []
+        for _ in range(calls):
+            threaded = choice.choose()
+            picks.append(threaded)
+            choice.record(threaded, 10 * cost[threaded], 10)
+        return picks
+
+    first = run(4)
+    assert sorted(first) == [False, False, True, True]  # each option measured first
+    picks = run(40)
+    assert sum(picks) == 30  # threaded except on every 4th call (re-measuring serial)
+    cost[True] = 2.0  # another job takes a core: threads now twice as slow as serial
+    run(12)
+    picks = run(40)
+    assert sum(not p for p in picks) == 30  # serial, with threads re-measured every 4th
+    choice.record(True, 1.0, 0)  # a call without products changes nothing
+    assert choice.cost[True] == pytest.approx(2.0, rel=0.1)
 
 
 @pytest.mark.parametrize("kind", ["uniform", "general", "subspace"])

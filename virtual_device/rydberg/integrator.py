@@ -22,6 +22,7 @@ within the reliability of the estimates, and any probability is then off by at m
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,14 @@ from scipy.linalg import eigh_tridiagonal
 from scipy.linalg.blas import dznrm2 as _dznrm2
 
 from virtual_device.errors import SimulationError
-from virtual_device.rydberg.kernels import axpy_norm2, combine4, lanczos_expm
+from virtual_device.rydberg.kernels import (
+    AdaptiveThreads,
+    adaptive_for,
+    axpy_norm2,
+    combine4,
+    lanczos_expm,
+    parallel_for,
+)
 from virtual_device.rydberg.space import BlockadeSubspace, FullSpace
 
 __all__ = ["EvolutionStats", "Evolver"]
@@ -119,6 +127,8 @@ class Evolver:
         self._since_check = 0
         self._checked_m = 2
         self.check_every = check_every
+        # serial or threaded kernels, chosen by measurement (simulate(threads="auto"))
+        self._threads_choice = AdaptiveThreads() if adaptive_for(space.dim) else None
 
     # -- exponentials --------------------------------------------------------------------
     def _expm(
@@ -238,13 +248,19 @@ class Evolver:
         if self._cwork is None:
             self._cwork = np.empty((_KEEP_WORK, self.space.dim), dtype=np.complex128)
         out = np.empty_like(psi)
+        threaded = parallel_for(len(psi))
+        if self._threads_choice is not None:
+            threaded = self._threads_choice.choose()
+        par = 1 if threaded else None  # see kernels._product
         fstate = np.zeros((3, _M_MAX + 1))
         y_prev = np.zeros(_M_MAX, dtype=np.complex128)
         j = 0
+        t0 = time.perf_counter()
+        m0 = self.stats.matvecs
         while True:
             status, err, products, j = lanczos_expm(
-                psi, float(scale), float(tol), _M_MAX, self._cwork, kargs[0], diag, kargs[1],
-                out, fstate, y_prev, j,
+                psi, float(scale), float(tol), _M_MAX, self._cwork, kargs[0], par, diag,
+                kargs[1], out, fstate, y_prev, j,
             )  # fmt: skip
             self.stats.matvecs += int(products)
             if status != 3:
@@ -252,6 +268,8 @@ class Evolver:
             bigger = np.empty((_M_MAX, self.space.dim), dtype=np.complex128)
             bigger[: len(self._cwork)] = self._cwork
             self._cwork = bigger
+        if self._threads_choice is not None:
+            self._threads_choice.record(threaded, time.perf_counter() - t0, self.stats.matvecs - m0)
         if status == 2:
             return psi.copy(), 0.0
         return (out, float(err)) if status == 1 else None

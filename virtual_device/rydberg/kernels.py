@@ -16,14 +16,15 @@ basis kept unnormalised (v = s·u),
 * :func:`axpy_norm2`: w += a·u, returning ‖w‖²;
 * :func:`combine4`: out (+)= Σ_k a_k u_k over four vectors at a time;
 * :func:`lanczos_expm`: the whole Lanczos exponential (those steps, the small tridiagonal
-  eigenproblem, the error estimate and the combination) in one compiled call, serial kernels.
+  eigenproblem, the error estimate and the combination) in one compiled call, with the
+  serial or (``par``) the threaded kernels.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import numba
 import numpy as np
@@ -33,6 +34,7 @@ from numpy.typing import NDArray
 __all__ = [
     "CHUNK_BITS",
     "PARALLEL_MIN",
+    "AdaptiveThreads",
     "axpy_norm2",
     "combine4",
     "full_diag",
@@ -50,22 +52,29 @@ _L1_BITS = 9  # 2^9 amplitudes: x, A and B sub-blocks of 8 KiB each sit in L1
 
 # -- thread control ------------------------------------------------------------------------
 _threads = 1
+_adaptive = False
 
 
 @contextmanager
-def kernel_threads(n: int | None) -> Iterator[None]:
-    """Run the kernels with ``n`` threads inside the block (``None``: numba's default)."""
-    global _threads
-    old, old_numba = _threads, numba.get_num_threads()
+def kernel_threads(n: int | Literal["auto"] | None) -> Iterator[None]:
+    """Run the kernels with ``n`` threads inside the block (``None``: numba's default).
+
+    ``"auto"``: the integrator's compiled Lanczos loop chooses between the serial and the
+    threaded kernels (numba's default count) by measuring both as it goes (see
+    :class:`AdaptiveThreads`); everything else runs serially.
+    """
+    global _threads, _adaptive
+    old, old_adaptive, old_numba = _threads, _adaptive, numba.get_num_threads()
     limit = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    want = limit if n is None else max(1, min(int(n), limit))
-    _threads = want
+    adaptive = n == "auto"
+    want = limit if n is None or adaptive else max(1, min(int(n), limit))
+    _threads, _adaptive = (1, limit > 1) if adaptive else (want, False)
     if want > 1:
         numba.set_num_threads(want)
     try:
         yield
     finally:
-        _threads = old
+        _threads, _adaptive = old, old_adaptive
         if want > 1:
             numba.set_num_threads(old_numba)
 
@@ -73,6 +82,46 @@ def kernel_threads(n: int | None) -> Iterator[None]:
 def parallel_for(dim: int) -> bool:
     """Whether a vector of ``dim`` amplitudes goes to the threaded kernels."""
     return _threads > 1 and dim >= PARALLEL_MIN
+
+
+def adaptive_for(dim: int) -> bool:
+    """Whether the serial/threaded choice for ``dim`` amplitudes is left to measurement."""
+    return _adaptive and dim >= PARALLEL_MIN
+
+
+class AdaptiveThreads:
+    """Chooses serial or threaded kernels call by call, from measured seconds per product.
+
+    Each option keeps an exponential moving average of its cost per product; the cheaper one
+    is used, the other is re-measured every ``explore``-th call, so a machine whose load
+    changes (a second job taking a core makes threads twice as slow on two cores) is
+    followed within a few calls. Costs at most ~1/``explore`` of the time against always
+    choosing right.
+    """
+
+    def __init__(self, explore: int = 16, warmup: int = 3, weight: float = 0.3) -> None:
+        self.explore, self.warmup, self.weight = explore, warmup, weight
+        self.cost: dict[bool, float] = {}
+        self.seen = {False: 0, True: 0}
+        self.calls = 0
+
+    def choose(self) -> bool:
+        """True: use the threaded kernels for the next call."""
+        self.calls += 1
+        for opt in (False, True):
+            if self.seen[opt] < self.warmup:
+                return opt
+        best = self.cost[True] < self.cost[False]
+        return (not best) if self.calls % self.explore == 0 else best
+
+    def record(self, threaded: bool, seconds: float, products: int) -> None:
+        """Account one call's wall time over its number of products."""
+        if products <= 0:
+            return
+        c = seconds / products
+        old = self.cost.get(threaded)
+        self.cost[threaded] = c if old is None else old + self.weight * (c - old)
+        self.seen[threaded] += 1
 
 
 # -- full space ----------------------------------------------------------------------------
@@ -721,9 +770,21 @@ MODE_SUBSPACE = 2  # blockade subspace gather
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _product(mode, u, s, prev, cprev, diag, args, out):
-    """One fused product ``out = s·H u + cprev·prev`` (serial kernels); returns ⟨u, out⟩."""
+def _product(mode, par, u, s, prev, cprev, diag, args, out):
+    """One fused product ``out = s·H u + cprev·prev``; returns ⟨u, out⟩.
+
+    ``par``: None for the serial kernels, else (any int) the threaded ones (numba's thread
+    pool, one launch per product). A None argument prunes the threaded branch at compile
+    time, so the serial specialisation never compiles the threaded kernels.
+    """
     cr, ci, up, down, table, indptr, ent, n, cbits, acc_up, acc_dn = args
+    if par is not None:
+        if mode == MODE_UNIFORM:
+            uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
+            return _uniform_hpsi_parallel(uf, s, pf, cprev, diag, cr, ci, of, n, cbits)
+        if mode == MODE_GENERAL:
+            return _full_hpsi_parallel(u, s, prev, cprev, diag, up, down, out, n, cbits)
+        return _sub_hpsi_parallel(u, s, prev, cprev, diag, table, indptr, ent, out)
     if mode == MODE_UNIFORM:
         cb = min(cbits, n)
         uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
@@ -760,7 +821,7 @@ def _tridiag_exp_first(alphas, betas, m, scale, y):
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def lanczos_expm(psi, scale, tol, m_max, work, mode, diag, args, out, fstate, y_prev, j0):
+def lanczos_expm(psi, scale, tol, m_max, work, mode, par, diag, args, out, fstate, y_prev, j0):
     """exp(−i·scale·A) ψ into ``out`` by Lanczos, the whole loop compiled.
 
     The same algorithm, step for step, as :meth:`~.integrator.Evolver._lanczos` (see
@@ -801,10 +862,13 @@ def lanczos_expm(psi, scale, tol, m_max, work, mode, diag, args, out, fstate, y_
         else:
             prev = psi if j == 1 else work[j - 2]
             cprev = -betas[j - 1] * ss[j - 1]
-        dot = _product(mode, uj, ss[j], prev, cprev, diag, args, w)
+        dot = _product(mode, par, uj, ss[j], prev, cprev, diag, args, w)
         products += 1
         alpha = ss[j] * dot.real
-        nrm2 = _axpy_norm2_rows(0, dim, w, -alpha * ss[j], uj)
+        if par is not None:
+            nrm2 = _axpy_norm2_parallel(w, -alpha * ss[j], uj)
+        else:
+            nrm2 = _axpy_norm2_rows(0, dim, w, -alpha * ss[j], uj)
         beta = np.sqrt(max(nrm2, 0.0))
         alphas[j] = alpha
         m = j + 1
@@ -826,7 +890,10 @@ def lanczos_expm(psi, scale, tol, m_max, work, mode, diag, args, out, fstate, y_
                 v1 = work[lo] if lo + 1 < hi else v0
                 v2 = work[lo + 1] if lo + 2 < hi else v1
                 v3 = work[lo + 2] if lo + 3 < hi else v2
-                _combine4_rows(0, dim, out, lo > 0, wts, v0, v1, v2, v3)
+                if par is not None:
+                    _combine4_parallel(out, lo > 0, wts, v0, v1, v2, v3)
+                else:
+                    _combine4_rows(0, dim, out, lo > 0, wts, v0, v1, v2, v3)
             return 1, (0.0 if breakdown else err), products, m
         for k in range(m):
             y_prev[k] = y[k]

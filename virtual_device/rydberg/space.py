@@ -162,11 +162,9 @@ class FullSpace:
     def krylov_args(self, coeffs: NDArray[np.complex128]) -> tuple[int, tuple[Any, ...]] | None:
         """Arguments of the compiled Lanczos loop for this drive, or None.
 
-        See :func:`.kernels.lanczos_expm`; None where the integrator's own Python loop over
-        :meth:`hpsi` must run (the threaded kernels).
+        See :func:`.kernels.lanczos_expm` (None would make the integrator run its own Python
+        loop over :meth:`hpsi`).
         """
-        if kernels.parallel_for(self.dim):
-            return None
         return kernels.full_krylov_args(coeffs, self.n_atoms)
 
     def apply_drive(
@@ -334,8 +332,6 @@ class BlockadeSubspace:
 
     def krylov_args(self, coeffs: NDArray[np.complex128]) -> tuple[int, tuple[Any, ...]] | None:
         """As :meth:`FullSpace.krylov_args`, for the subspace gather."""
-        if kernels.parallel_for(self.dim):
-            return None
         return kernels.subspace_krylov_args(coeffs, self._indptr, self._ent)
 
     def apply_drive(
