@@ -258,18 +258,31 @@ def _chunk_total(
     fpar: NDArray[np.float64],
     ipar: NDArray[np.int64],
 ) -> float:  # pragma: no cover - compiled
-    """Σ of the phase steps (cycles) of AWG samples j0 … j0+n−1, exactly as synthesised."""
+    """Σ of the phase steps (cycles) of AWG samples j0 … j0+n−1, exactly as synthesised.
+
+    The running sum of :func:`_fill_block` alone — the same request index, the same step
+    and the same additions in the same order (strict IEEE, as there), so the total equals
+    the synthesis pass's to the last bit — without its gathers of φ, amplitude and carrier.
+    """
+    rate, kappa, ls, h2c = fpar[0], fpar[1], fpar[2], fpar[3] * fpar[4]
+    clo, chi = float(ipar[2]), float(ipar[3])
+    lit_lo, lit_hi = float(ipar[4]), float(ipar[5])
+    base = float(ipar[1])
     idx = np.empty(_BLOCK, dtype=np.int64)
-    car = np.empty(_BLOCK)
-    loc = np.empty(_BLOCK)
-    phs = np.empty(_BLOCK)
-    tgt = np.empty(_BLOCK + 1)
+    lit = np.empty(_BLOCK)
     acc = 0.0
     for b0 in range(0, n, _BLOCK):
         m = min(_BLOCK, n - b0)
-        acc = _fill_block(
-            j0 + b0, m, acc, rabi, det, phi, amp_ns, fpar, ipar, idx, car, loc, phs, tgt
-        )
+        jf0 = float(j0 + b0 - ipar[0])
+        for i in range(m):
+            jf = jf0 + _IOTA[i]
+            t = np.floor(jf / rate + 1e-9)
+            lit[i] = 1.0 if (t >= lit_lo and t < lit_hi) else 0.0
+            idx[i] = np.int64(min(max(t, clo), chi) - base)
+        for i in range(m):
+            c = idx[i]
+            om = rabi[c] if lit[i] != 0.0 else 0.0
+            acc += _step_cycles(om, det[c], kappa, ls, h2c)
     return acc
 
 
