@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
             else CompilerCalibration.nominal(hardware)
         )
         sampled = _load_sampled(args.sequence)
-        compact = CompactSequence.from_sampled(sampled, hardware.min_hold_ns)
+        # local channels become one stream per addressing beam (``C@beam``)
+        compact = CompactSequence.from_sampled(sampled, hardware.min_hold_ns, hardware=hardware)
         program = compile_sequence(compact, hardware, calibration, pre_emphasis=args.pre_emphasis)
     except (SequenceError, OSError) as exc:
         raise CliError(str(exc)) from exc

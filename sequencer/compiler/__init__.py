@@ -7,6 +7,7 @@
 atoms see.
 """
 
+from sequencer.compiler.addressing import expand_addressed
 from sequencer.compiler.calibration import (
     AOMResponse,
     ChannelCalibration,
@@ -72,6 +73,7 @@ __all__ = [
     "compile_sequence",
     "decode",
     "demodulation_filter",
+    "expand_addressed",
     "load_calibration",
     "load_hardware",
     "profiled_atom_drives",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -77,17 +78,29 @@ def compile_sequence(
     the atoms; with ``pre_emphasis`` the AOM's first-order rise is inverted in the RF
     amplitude. Everything unplayable (memory, segments, steps, saturation, band, codes) raises
     :class:`HardwareLimitError` before a program exists.
+
+    A local channel C made by addressing beams is first expanded into one stream per beam,
+    ``C@beam`` (:mod:`sequencer.compiler.addressing`), each compiled like a global channel on
+    its beam's AOM; targets no beam can light as asked raise :class:`CompileError`. The
+    program's ``channels`` then maps each stream to its AOM and beam, with ``"addressing":
+    "Local"``, ``"source"`` (C) and ``"targets"`` (the atoms the beam lights).
     """
     calibration = calibration or CompilerCalibration.nominal(hardware)
     compact = (
         sequence
         if isinstance(sequence, CompactSequence)
-        else CompactSequence.from_sampled(sequence, hardware.min_hold_ns)
+        else CompactSequence.from_sampled(sequence, hardware.min_hold_ns, hardware=hardware)
     )
     if compact.duration_ns == 0:
         raise CompileError("the sequence is empty (0 ns)")
+    for nm, info in compact.channels.items():
+        if info.addressing != "Global" and info.beam is None:
+            raise CompileError(
+                f"channel {nm!r} is {info.addressing}-addressed but not expanded onto its "
+                "beams; build the CompactSequence with from_sampled(..., hardware=hw)"
+            )
     drives = {
-        nm: ChannelDrive.build(nm, hardware, calibration, basis=info.basis)
+        nm: ChannelDrive.build(nm, hardware, calibration, basis=info.basis, beam_name=info.beam)
         for nm, info in compact.channels.items()
     }
     beams = [d.beam.name for d in drives.values()]
@@ -96,9 +109,6 @@ def compile_sequence(
             f"two channels would drive the same beam: {dict(zip(drives, beams))}; one beam makes "
             "one channel"
         )
-    for nm, info in compact.channels.items():
-        if info.addressing != "Global":
-            raise CompileError(f"channel {nm!r}: only global channels can be compiled")
     try:
         # long explicit blocks are range-checked by the synthesis kernel as it reads them
         # (one pass over the inputs instead of two); should anything refuse the sequence,
@@ -127,16 +137,20 @@ def compile_sequence(
         channels=tuple(budgets),
         ttl_rounding_ns=ttl_rounding,
     )
-    channels = {
-        nm: {
+    channels: dict[str, dict[str, Any]] = {}
+    for nm, d in drives.items():
+        info = compact.channels[nm]
+        channels[nm] = {
             "aom": d.aom.name,
             "awg": d.aom.awg,
             "awg_channel": d.aom.awg_channel,
             "beam": d.beam.name,
-            "basis": compact.channels[nm].basis,
+            "basis": info.basis,
         }
-        for nm, d in drives.items()
-    }
+        if info.addressing != "Global":  # a beam's stream of a local channel
+            channels[nm].update(
+                addressing=info.addressing, source=info.source, targets=list(info.targets)
+            )
     return HardwareProgram(
         awgs=awgs,
         ttl=ttl,
@@ -331,6 +345,11 @@ def _compile_awg(
         _, det0, _ = compact.values_at(st.drive.channel, np.array([0]))
         off0 = st.drive.rf_offset_hz(np.zeros(1), det0)[0]
         turns = -off0 * st.offset / fs
+        # the carrier is referenced to the delay rounded to whole samples: put back the
+        # carrier phase of that rounding (2π f_c δt, 0.25 rad for 0.4 ns at 100 MHz), so that
+        # only the envelope moves by δt (0 when the delay is a whole number of samples)
+        rounding_ns = st.offset / rate - (max_lat - st.drive.latency_ns)
+        turns += st.drive.aom.rf_center_hz * rounding_ns * 1e-9
         st.phase_cyc = turns - math.floor(turns)
     alpha = {
         id(st): (1.0 - math.exp(-1.0 / (fs * st.drive.aom.time_constant_ns * 1e-9)))
@@ -620,16 +639,23 @@ def _ttl_table(
             t = awgs[awg.name].start_ns - line.latency_ns
             add(line.name, t, True, f"start {awg.name}")
             add(line.name, t + line.pulse_ns, False, f"start {awg.name} (end of pulse)")
+    # one open/close per shutter line, around the first/last light of every beam behind it
+    # (the addressing beams of a local channel may share one shutter)
+    shutters: dict[str, tuple[list[str], int, int]] = {}
     for nm, d in drives.items():
         if d.beam.shutter_line is None:
             continue
         lit = _lit_interval(compact, nm)
         if lit is None:
             continue
-        line = hardware.ttl_line(d.beam.shutter_line)
+        names, lo, hi = shutters.get(d.beam.shutter_line, ([], lit[0], lit[1]))
+        shutters[d.beam.shutter_line] = ([*names, d.beam.name], min(lo, lit[0]), max(hi, lit[1]))
+    for line_name, (names, lo, hi) in shutters.items():
+        line = hardware.ttl_line(line_name)
         margin = hardware.shutter_margin_ns
-        add(line.name, lit[0] - margin - line.latency_ns, True, f"open shutter of {d.beam.name}")
-        add(line.name, lit[1] + margin - line.latency_ns, False, f"close shutter of {d.beam.name}")
+        who = ", ".join(names)
+        add(line.name, lo - margin - line.latency_ns, True, f"open shutter of {who}")
+        add(line.name, hi + margin - line.latency_ns, False, f"close shutter of {who}")
     if hardware.camera is not None:
         cam = hardware.camera
         line = hardware.ttl_line(cam.line)

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from scipy import ndimage, signal
 
 from sequencer.compiler.calibration import CompilerCalibration
-from sequencer.compiler.hardware import HardwareConfig
+from sequencer.compiler.hardware import BeamConfig, HardwareConfig
 from sequencer.compiler.program import AWGProgram, HardwareProgram
 from sequencer.compiler.synth import TWO_PI, ChannelDrive
 from sequencer.compiler.timeline import Block, ChannelInfo, CompactSequence
@@ -187,9 +187,13 @@ def decode(
     """The Ω (beam centre), Δ and φ each channel of ``program`` makes at the atoms.
 
     Returns the run-length form (loops of a segment come back as holds); expand short ones
-    with :meth:`CompactSequence.to_sampled`. ``rise_time=False`` leaves out the AOM's rise
-    (the RF itself, demodulated). ``median_window_ns`` sets the window that separates phase
-    steps from detuning (default: four demodulation-filter lengths).
+    with :meth:`CompactSequence.to_sampled`. A local channel comes back as its per-beam
+    streams ``C@beam`` (local, targeting the atoms of that beam): their
+    :meth:`~sequencer.sampled.SampledSequence.atom_drives` are the per-atom drives at the
+    beam centres, :func:`profiled_atom_drives` adds every beam's profile and crosstalk.
+    ``rise_time=False`` leaves out the AOM's rise (the RF itself, demodulated).
+    ``median_window_ns`` sets the window that separates phase steps from detuning (default:
+    four demodulation-filter lengths).
     """
     calibration = calibration or CompilerCalibration.nominal(hardware)
     duration = program.duration_ns
@@ -244,9 +248,21 @@ def decode(
         results, explicit, holds, len(t_expl), duration, median_window_ns, program, lsb
     )
     reg = Register.from_dict(program.register)
-    info = {
-        nm: ChannelInfo(nm, program.channels[nm].get("basis", "ground-rydberg")) for nm in drives
-    }
+    info = {}
+    for nm in drives:
+        meta = program.channels[nm]
+        basis = meta.get("basis", "ground-rydberg")
+        if meta.get("addressing", "Global") == "Global":
+            info[nm] = ChannelInfo(nm, basis)
+        else:  # a beam's stream of a local channel: what that beam's atoms see
+            info[nm] = ChannelInfo(
+                nm,
+                basis,
+                meta["addressing"],
+                tuple(meta.get("targets", ())),
+                meta.get("beam"),
+                meta.get("source"),
+            )
     return CompactSequence(reg, info, tuple(blocks), str(program.metadata.get("device_name", "")))
 
 
@@ -357,13 +373,27 @@ def atom_rabi_factors(
 ) -> NDArray[np.float64]:
     """Ω at each atom over Ω at the beam centre: exp(-r²/w²) of the Gaussian beam (field).
 
-    Rows in register order; ``w`` is the 1/e² intensity radius of the beam making ``channel``.
+    Rows in register order; ``w`` is the 1/e² intensity radius of the beam making ``channel``
+    (for a local channel's stream ``C@beam``, that beam). Every atom gets its factor, also
+    those an addressing beam does not target: that is the beam's crosstalk.
     """
-    beam = hardware.beam_for_channel(channel)
+    beam = _beam_of(channel, hardware)
     if beam is None:
         raise KeyError(f"no beam makes channel {channel!r}")
     r2 = np.sum((register.coords - np.asarray(beam.center_um)) ** 2, axis=1)
     return np.asarray(np.exp(-r2 / beam.waist_um**2))
+
+
+def _beam_of(channel: str, hardware: HardwareConfig) -> BeamConfig | None:
+    """The one beam that makes ``channel`` or the stream ``channel`` (``C@beam``)."""
+    beams = hardware.beams_for_channel(channel)
+    if len(beams) == 1:
+        return beams[0]
+    if not beams and "@" in channel:  # beam names have no '@'
+        beam = hardware.beam(channel.rsplit("@", 1)[1])
+        if beam is not None:
+            return beam
+    return hardware.beam_for_channel(channel)  # None, or the several-beams error
 
 
 def profiled_atom_drives(
@@ -372,14 +402,30 @@ def profiled_atom_drives(
     """Per-atom Ω, Δ, φ (shape (N, T)) with each beam's Gaussian profile applied.
 
     Like :meth:`SampledSequence.atom_drives`, but each channel's Ω at an atom is the
-    beam-centre Ω times :func:`atom_rabi_factors` (channels no beam makes count at 1).
+    beam-centre Ω times :func:`atom_rabi_factors` (channels no beam makes count at 1, on
+    the atoms their slots target).
+
+    Local channels made by addressing beams are expanded onto their beams first
+    (:func:`~sequencer.compiler.addressing.expand_addressed`; streams ``C@beam``, as
+    ``decode`` returns them, are taken as they are). Each beam's light reaches every atom
+    through its profile — the targets through the centre of their beam, the neighbours as
+    crosstalk. An atom's detuning is that of its own beam while addressed (Pulser's per-atom
+    frame); light of another beam b of the same channel arrives in that frame with phase
+    φ_b + ∫Δ_b − ∫Δ_atom.
     """
+    from sequencer.compiler.addressing import expand_addressed
+
+    sampled, streams = expand_addressed(sampled, hardware, keep_unrouted=True)
     reg = sampled.register
     n, t = len(reg), sampled.duration_ns
     field_sum = np.zeros((n, t), dtype=np.complex128)
     detuning = np.zeros((n, t))
+    by_source: dict[str, list[str]] = {}
     for ch in sampled.channels.values():
         if ch.basis != basis:
+            continue
+        if ch.name in streams:
+            by_source.setdefault(streams[ch.name].source, []).append(ch.name)
             continue
         has_beam = hardware.beam_for_channel(ch.name) is not None
         factors = atom_rabi_factors(reg, hardware, ch.name) if has_beam else np.ones(n)
@@ -389,6 +435,22 @@ def profiled_atom_drives(
             drive = ch.amplitude[sl] * np.exp(1j * ch.phase[sl])
             field_sum[rows, sl] += factors[rows, None] * drive[None, :]
             detuning[rows, sl] += ch.detuning[sl]
+    for names in by_source.values():
+        # each atom's own detuning and its integral (to the middle of each 1 ns sample)
+        own = np.zeros((n, t))
+        integral: dict[str, NDArray[np.float64]] = {}
+        for nm in names:
+            ch = sampled.channels[nm]
+            integral[nm] = (np.cumsum(ch.detuning) - 0.5 * ch.detuning) * 1e-3
+            rows = sorted(reg.ids.index(a) for a in streams[nm].targets)
+            own[rows] += ch.detuning[None, :]
+        own_integral = (np.cumsum(own, axis=1) - 0.5 * own) * 1e-3
+        for nm in names:
+            ch = sampled.channels[nm]
+            factors = atom_rabi_factors(reg, hardware, nm)
+            theta = ch.phase[None, :] + integral[nm][None, :] - own_integral
+            field_sum += factors[:, None] * ch.amplitude[None, :] * np.exp(1j * theta)
+        detuning += own
     amplitude = np.abs(field_sum)
     phase = np.where(amplitude > 0, np.angle(field_sum), 0.0)
     return AtomDrives(reg.ids, amplitude, detuning, phase)

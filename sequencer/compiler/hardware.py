@@ -126,6 +126,13 @@ class BeamConfig(_Frozen):
     Ω of the channel comes from the AOM's RF amplitude, Δ from its RF frequency and φ from its
     RF phase. ``rabi_per_sqrt_w`` is the nominal Ω at the beam centre per √(optical power);
     the calibration may override it.
+
+    ``targets`` names the atoms (register ids, e.g. ``"q0"``) an addressing beam lights; empty
+    (the default) is a global beam that lights every atom. Several beams may make one channel
+    (a local channel: one addressing beam per site or group of sites) when each has targets
+    and no atom is in two of them. The Gaussian profile about ``center_um`` applies to every
+    atom whatever ``targets`` says, so an addressing beam's crosstalk onto its neighbours is
+    part of the model (:func:`sequencer.compiler.atom_rabi_factors`).
     """
 
     name: str
@@ -136,6 +143,23 @@ class BeamConfig(_Frozen):
     waist_um: float = Field(gt=0, description="1/e² intensity radius at the atoms, µm.")
     center_um: tuple[float, float] = Field((0.0, 0.0), description="Beam centre in the plane, µm.")
     shutter_line: str | None = Field(None, description="TTL line of this beam's shutter.")
+    targets: tuple[str, ...] = Field(
+        (), description="Atom ids an addressing beam lights; empty = every atom (a global beam)."
+    )
+
+    @model_validator(mode="after")
+    def _check_targets(self) -> BeamConfig:
+        if "@" in self.name:
+            raise ValueError(
+                f"beam {self.name!r}: '@' is not allowed in beam names (the compiler names a "
+                "local channel's per-beam streams 'channel@beam')"
+            )
+        if any(not t for t in self.targets):
+            raise ValueError(f"beam {self.name!r}: targets must be non-empty atom ids")
+        dup = sorted({t for t in self.targets if self.targets.count(t) > 1})
+        if dup:
+            raise ValueError(f"beam {self.name!r}: atoms {dup} are listed twice in targets")
+        return self
 
 
 class TTLLine(_Frozen):
@@ -206,15 +230,41 @@ class HardwareConfig(_Frozen):
                     f"AWG full scale {awg.full_scale_v} V"
                 )
         aoms = {a.name for a in self.aoms}
-        channels: set[str] = set()
+        by_channel: dict[str, list[BeamConfig]] = {}
         for beam in self.beams:
             if beam.aom not in aoms:
                 raise ValueError(f"beam {beam.name!r}: unknown AOM {beam.aom!r}")
-            if beam.channel in channels:
-                raise ValueError(f"two beams make channel {beam.channel!r}")
-            channels.add(beam.channel)
+            by_channel.setdefault(beam.channel, []).append(beam)
             if beam.shutter_line is not None and beam.shutter_line not in lines:
                 raise ValueError(f"beam {beam.name!r}: unknown TTL line {beam.shutter_line!r}")
+        beams_on_aom: dict[str, str] = {}
+        for beam in self.beams:
+            if beam.aom in beams_on_aom:
+                raise ValueError(
+                    f"beams {beams_on_aom[beam.aom]!r} and {beam.name!r} share AOM {beam.aom!r}; "
+                    "each beam needs its own AOM"
+                )
+            beams_on_aom[beam.aom] = beam.name
+        for channel, group in by_channel.items():
+            if len(group) < 2:
+                continue
+            untargeted = [b.name for b in group if not b.targets]
+            if untargeted:
+                raise ValueError(
+                    f"beams {[b.name for b in group]} all make channel {channel!r}, but "
+                    f"beams {untargeted} have no targets (global beams); several beams may make "
+                    "one channel only if each addresses its own atoms (non-empty, disjoint "
+                    "targets)"
+                )
+            for i, a in enumerate(group):
+                for b in group[i + 1 :]:
+                    shared = sorted(set(a.targets) & set(b.targets))
+                    if shared:
+                        raise ValueError(
+                            f"beams {a.name!r} and {b.name!r} of channel {channel!r} both "
+                            f"address atoms {shared}; the targets of a channel's beams must be "
+                            "disjoint"
+                        )
         for awg in self.awgs:
             if awg.trigger_line is not None and awg.trigger_line not in lines:
                 raise ValueError(f"AWG {awg.name!r}: unknown TTL line {awg.trigger_line!r}")
@@ -234,9 +284,27 @@ class HardwareConfig(_Frozen):
         """The TTL line called ``name``."""
         return next(t for t in self.ttl_lines if t.name == name)
 
+    def beam(self, name: str) -> BeamConfig | None:
+        """The beam called ``name``, or None."""
+        return next((b for b in self.beams if b.name == name), None)
+
+    def beams_for_channel(self, channel: str) -> tuple[BeamConfig, ...]:
+        """Every beam that makes pulse-level ``channel`` (several for a local channel)."""
+        return tuple(b for b in self.beams if b.channel == channel)
+
     def beam_for_channel(self, channel: str) -> BeamConfig | None:
-        """The beam that makes pulse-level ``channel``, or None."""
-        return next((b for b in self.beams if b.channel == channel), None)
+        """The beam that makes pulse-level ``channel``, or None.
+
+        Raises :class:`HardwareConfigError` when several addressing beams make it: use
+        :meth:`beams_for_channel` then.
+        """
+        beams = self.beams_for_channel(channel)
+        if len(beams) > 1:
+            raise HardwareConfigError(
+                f"channel {channel!r} is made by {len(beams)} addressing beams "
+                f"{[b.name for b in beams]}; use beams_for_channel"
+            )
+        return beams[0] if beams else None
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sequencer.compiler import _kernels
+from sequencer.compiler.addressing import GLOBAL_IDS as _GLOBAL_IDS
 from sequencer.compiler.calibration import AOMResponse, CompilerCalibration
 from sequencer.compiler.errors import HardwareLimitError
 from sequencer.compiler.hardware import AOMConfig, BeamConfig, HardwareConfig
@@ -28,8 +29,6 @@ __all__ = [
 ]
 
 TWO_PI = 2.0 * math.pi
-# Pulser's ids of the global channels, by basis: where a user-named channel is routed
-_GLOBAL_IDS = {"ground-rydberg": "rydberg_global", "digital": "raman_global"}
 
 
 @dataclass(frozen=True)
@@ -65,11 +64,12 @@ class ChannelDrive:
         (a user-named global channel, as Pulser's ``declare_channel("ising",
         "rydberg_global")``) the one making the device channel of ``basis``:
         ``rydberg_global`` or ``raman_global``. Calibration is looked up under the beam's
-        channel id.
+        name (each addressing beam of a local channel has its own power and delay), else
+        under its channel id.
         """
         beam = None
         if beam_name is not None:
-            beam = next((b for b in hardware.beams if b.name == beam_name), None)
+            beam = hardware.beam(beam_name)
         if beam is None:
             beam = hardware.beam_for_channel(channel)
         if beam is None and basis in _GLOBAL_IDS:
@@ -80,7 +80,8 @@ class ChannelDrive:
                 f"beams make {sorted(b.channel for b in hardware.beams)}"
             )
         aom = hardware.aom(beam.aom)
-        cal = calibration.channel(beam.channel)
+        key = beam.name if beam.name in calibration.channels else beam.channel
+        cal = calibration.channel(key)
         return cls(
             channel=channel,
             beam=beam,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +18,10 @@ from numpy.typing import NDArray
 from sequencer.compiler.errors import CompileError
 from sequencer.register import Register
 from sequencer.sampled import Addressing, Basis, ChannelSamples, SampledSequence, TargetSlot
+
+if TYPE_CHECKING:
+    from sequencer.compiler.addressing import BeamStream
+    from sequencer.compiler.hardware import HardwareConfig
 
 __all__ = ["Block", "ChannelInfo", "CompactSequence"]
 
@@ -27,11 +31,20 @@ _CHUNK = 1 << 22  # samples per pass when scanning for constant runs (bounds tem
 
 @dataclass(frozen=True)
 class ChannelInfo:
-    """A channel's identity: name, basis, addressing."""
+    """A channel's identity: name, basis, addressing.
+
+    A per-beam stream of a local channel (``addressing == "Local"``, see
+    :mod:`sequencer.compiler.addressing`) also names the pulse-level channel it comes from
+    (``source``), the beam that plays it (``beam``) and the atoms that beam lights
+    (``targets``).
+    """
 
     name: str
     basis: Basis = "ground-rydberg"
     addressing: Addressing = "Global"
+    targets: tuple[str, ...] = ()
+    beam: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +68,11 @@ class Block:
 
 @dataclass(frozen=True, eq=False)
 class CompactSequence:
-    """A sampled sequence as consecutive :class:`Block` s (global channels only)."""
+    """A sampled sequence as consecutive :class:`Block` s.
+
+    Global channels, and the per-beam streams of local channels (:meth:`from_sampled` with
+    ``hardware``).
+    """
 
     register: Register
     channels: Mapping[str, ChannelInfo]
@@ -83,17 +100,32 @@ class CompactSequence:
 
     # -- construction --------------------------------------------------------------------
     @classmethod
-    def from_sampled(cls, sampled: SampledSequence, min_hold_ns: int = 2000) -> CompactSequence:
+    def from_sampled(
+        cls,
+        sampled: SampledSequence,
+        min_hold_ns: int = 2000,
+        *,
+        hardware: HardwareConfig | None = None,
+    ) -> CompactSequence:
         """Find runs where every channel is constant for >= ``min_hold_ns`` and make them holds.
 
-        Vectorised over samples (``np.diff`` / ``np.flatnonzero`` in chunks). Only global
-        channels are supported; a local channel raises :class:`CompileError`.
+        Vectorised over samples (``np.diff`` / ``np.flatnonzero`` in chunks). With
+        ``hardware``, every channel made by addressing beams (a local channel) is first
+        expanded into one stream per beam, ``C@beam``
+        (:func:`sequencer.compiler.addressing.expand_addressed`, which refuses what those
+        beams cannot play); without it a local channel raises :class:`CompileError`.
         """
+        streams: dict[str, BeamStream] = {}
+        if hardware is not None:
+            from sequencer.compiler.addressing import expand_addressed
+
+            sampled, streams = expand_addressed(sampled, hardware)
         for ch in sampled.channels.values():
-            if ch.addressing != "Global":
+            if ch.addressing != "Global" and ch.name not in streams:
                 raise CompileError(
-                    f"channel {ch.name!r} is {ch.addressing}-addressed; the compiler handles "
-                    "global channels only"
+                    f"channel {ch.name!r} is {ch.addressing}-addressed: give the hardware "
+                    "(CompactSequence.from_sampled(sampled, hardware=hw)) so that it is "
+                    "expanded onto its addressing beams"
                 )
         names = list(sampled.channels)
         n = sampled.duration_ns
@@ -139,7 +171,14 @@ class CompactSequence:
             t = b
         if n > t:
             blocks.append(explicit(t, n))
-        info = {nm: ChannelInfo(nm, sampled.channels[nm].basis, "Global") for nm in names}
+        info = {}
+        for nm in names:
+            basis = sampled.channels[nm].basis
+            if nm in streams:
+                s = streams[nm]
+                info[nm] = ChannelInfo(nm, basis, "Local", s.targets, s.beam, s.source)
+            else:
+                info[nm] = ChannelInfo(nm, basis, "Global")
         return cls(
             sampled.register,
             info,
@@ -287,8 +326,12 @@ class CompactSequence:
         channels = {}
         for nm, info in self.channels.items():
             a, d, p = self.values_at(nm, t)
-            slots = (TargetSlot(0, n, frozenset(self.register.ids)),)
-            channels[nm] = ChannelSamples(nm, info.basis, "Global", a, d, p, slots)
+            if info.addressing == "Local":  # a beam's stream: the atoms that beam lights
+                slots = (TargetSlot(0, n, frozenset(info.targets)),)
+                channels[nm] = ChannelSamples(nm, info.basis, "Local", a, d, p, slots)
+            else:
+                slots = (TargetSlot(0, n, frozenset(self.register.ids)),)
+                channels[nm] = ChannelSamples(nm, info.basis, "Global", a, d, p, slots)
         return SampledSequence(
             self.register, channels, self.device_name, self.measurement_basis, dict(self.metadata)
         )
