@@ -8,7 +8,7 @@ B1..Bk, each with its own AOM on an AWG channel and its own atoms (``BeamConfig.
 - Ω: C's Ω while the beam's atoms are all among the slot's targets, 0 elsewhere;
 - Δ: C's Δ while the beam is active, 0 elsewhere — an atom accumulates detuning only while it
   is addressed (Pulser's per-atom frame: what :meth:`SampledSequence.atom_drives` gives), so
-  the beam's RF phase carries φ + ∫Δ over its own pulses only;
+  the beam's RF phase carries ∫Δ − φ over its own pulses only;
 - φ: C's φ.
 
 Each stream is then compiled like a global channel (phase-continuous RF on its beam's AOM).

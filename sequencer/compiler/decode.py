@@ -8,8 +8,9 @@ calibration given here, which may differ from those the program was compiled wit
 
 Δ and φ are not separately observable (a phase ramp is a detuning): the decoder reads Δ
 from the instantaneous frequency, median-filtered so that a phase step (a short frequency
-spike) stays a phase step, and φ as the optical phase minus ∫Δ. Where the light is off the
-phase is unobservable; there Δ holds the nearest lit value.
+spike) stays a phase step, and φ as ∫Δ minus the optical phase (the light realises φ as
+the optical phase offset −φ, see :class:`~sequencer.compiler.synth.ChannelDrive`). Where
+the light is off the phase is unobservable; there Δ holds the nearest lit value.
 """
 
 from __future__ import annotations
@@ -350,7 +351,7 @@ def _assemble(
         power = (r / d.rabi_per_sqrt_w) ** 2
         detuning = lz + d.light_shift_per_w * power
         integral = (np.cumsum(lz * weight) - lz * weight + 0.5 * lz) * 1e-3
-        phi = np.angle(ph * np.exp(-1j * integral))
+        phi = np.angle(np.conj(ph) * np.exp(1j * integral))  # φ = ∫Δ − optical phase
         per_channel[nm] = (r, detuning, phi, weight)
     blocks = []
     pos = 0
@@ -411,7 +412,7 @@ def profiled_atom_drives(
     through its profile — the targets through the centre of their beam, the neighbours as
     crosstalk. An atom's detuning is that of its own beam while addressed (Pulser's per-atom
     frame); light of another beam b of the same channel arrives in that frame with phase
-    φ_b + ∫Δ_b − ∫Δ_atom.
+    φ_b − ∫Δ_b + ∫Δ_atom (the gauge-invariant φ − ∫Δ of beam b, seen in the atom's frame).
     """
     from sequencer.compiler.addressing import expand_addressed
 
@@ -448,7 +449,7 @@ def profiled_atom_drives(
         for nm in names:
             ch = sampled.channels[nm]
             factors = atom_rabi_factors(reg, hardware, nm)
-            theta = ch.phase[None, :] + integral[nm][None, :] - own_integral
+            theta = ch.phase[None, :] - integral[nm][None, :] + own_integral
             field_sum += factors[:, None] * ch.amplitude[None, :] * np.exp(1j * theta)
         detuning += own
     amplitude = np.abs(field_sum)
@@ -460,7 +461,7 @@ def profiled_atom_drives(
 class RoundTripError:
     """Largest |decoded - requested| over the lit samples (Ω above a fraction of its peak).
 
-    Ω and Δ in rad/µs. ``phase_rad`` compares the phase the atoms see, φ + ∫Δ dt (rad,
+    Ω and Δ in rad/µs. ``phase_rad`` compares the phase the atoms see, φ − ∫Δ dt (rad,
     wrapped to (-π, π]): φ and Δ alone are not separately observable where the light is off.
     """
 
@@ -495,8 +496,8 @@ def round_trip_error(
         lit &= ra > 0
         if np.any(lit):
             worst[1] = max(worst[1], float(np.max(np.abs(dd[lit] - rd[lit]))))
-            total_r = rp + request.detuning_integral(nm, t)
-            total_d = dp + decoded.detuning_integral(nm, t)
+            total_r = rp - request.detuning_integral(nm, t)
+            total_d = dp - decoded.detuning_integral(nm, t)
             dphi = np.angle(np.exp(1j * (total_d[lit] - total_r[lit])))
             worst[2] = max(worst[2], float(np.max(np.abs(dphi))))
     return RoundTripError(*worst)

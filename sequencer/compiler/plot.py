@@ -22,7 +22,7 @@ def plot_program(
     *,
     max_points: int = 200_000,
 ) -> Figure:
-    """The compiled RF and decoded against requested Ω, Δ, φ + ∫Δ; one column per channel.
+    """The compiled RF and decoded against requested Ω, Δ, φ − ∫Δ; one column per channel.
 
     Row 1: DAC codes (long loops shortened to 3 repeats, first ``max_points`` samples); rows
     2-4: requested (solid) against decoded (dashed), on the explicit (non-hold) samples.
@@ -54,10 +54,10 @@ def plot_program(
         ax.set_xlabel("AWG output time (ns, shot timeline)")
         ra, rd, rp = request.values_at(nm, t)
         da, dd, dp = decoded.values_at(nm, t)
-        r_tot = np.angle(np.exp(1j * (rp + request.detuning_integral(nm, t))))
-        d_tot = np.angle(np.exp(1j * (dp + decoded.detuning_integral(nm, t))))
+        r_tot = np.angle(np.exp(1j * (rp - request.detuning_integral(nm, t))))
+        d_tot = np.angle(np.exp(1j * (dp - decoded.detuning_integral(nm, t))))
         for row, (req, dec, label) in enumerate(
-            ((ra, da, "Ω (rad/µs)"), (rd, dd, "Δ (rad/µs)"), (r_tot, d_tot, "φ + ∫Δ (rad)")),
+            ((ra, da, "Ω (rad/µs)"), (rd, dd, "Δ (rad/µs)"), (r_tot, d_tot, "φ − ∫Δ (rad)")),
             start=1,
         ):
             ax = axes[row][col]

@@ -37,7 +37,13 @@ class ChannelDrive:
 
     Ω (rad/µs) at the beam centre = κ √(P_max η(A)); the laser detuning is
     Δ_laser = Δ - k_LS P; RF frequency f = f_c + Δ_laser / (2π · order · passes) (Δ in rad/µs,
-    so ×10⁶ for Hz); RF phase offset = φ / (order · passes).
+    so ×10⁶ for Hz); RF phase offset = −φ / (order · passes).
+
+    The sign of the phase: a laser's phase is the integral of its frequency, so a detuning
+    raised by δ for τ advances the light's phase by δτ; Pulser's Hamiltonian H = Ω/2 (cos φ σˣ
+    − sin φ σʸ) − Δ n is invariant under (φ, Δ) → (φ + θ(t), Δ + θ'(t)), i.e. the same δτ of
+    detuning is φ *lowered* by δτ. The gauge-invariant phase of the drive is φ − ∫Δ, and the
+    light realises φ as the optical phase offset −φ (optical phase = ∫Δ − φ).
     """
 
     channel: str

@@ -46,12 +46,12 @@ def _drive_error_bound(
 ) -> float:
     """2 ∫ ‖H - H'‖ dt bounds the change of any probability (Ω/2 e^{iφ} per atom, Δ on n).
 
-    Taken in the gauge where the phase is φ + ∫Δ (what both the RF and the atoms carry) and
+    Taken in the gauge where the phase is φ − ∫Δ (what both the light and the atoms carry) and
     only while the light is on, since with Ω = 0 neither Δ nor φ can move a population.
     """
     rq, dc = request.channels[channel], decoded.channels[channel]
-    theta_r = rq.phase + np.cumsum(rq.detuning) * 1e-3
-    theta_d = dc.phase + np.cumsum(dc.detuning) * 1e-3
+    theta_r = rq.phase - np.cumsum(rq.detuning) * 1e-3
+    theta_d = dc.phase - np.cumsum(dc.detuning) * 1e-3
     field = np.abs(rq.amplitude * np.exp(1j * theta_r) - dc.amplitude * np.exp(1j * theta_d))
     n_atoms = len(request.register)
     return float(2 * n_atoms * np.sum(field / 2) * 1e-3)

@@ -117,8 +117,8 @@ def _atom_bounds(
 
 
 def _theta(drives: AtomDrives) -> np.ndarray:
-    """The phase the atoms carry, φ + ∫Δ (rad), per atom."""
-    return drives.phase + np.cumsum(drives.detuning, axis=1) * 1e-3
+    """The phase the atoms carry, φ − ∫Δ (rad), per atom (the gauge-invariant phase)."""
+    return drives.phase - np.cumsum(drives.detuning, axis=1) * 1e-3
 
 
 # -- compile → decode ------------------------------------------------------------------------
@@ -395,11 +395,11 @@ def _simulate(drives: AtomDrives) -> dict[str, float]:
 
 
 def _drive_error_bound(want: AtomDrives, got: AtomDrives) -> float:
-    """2 ∫ Σ_atoms |ΔΩ e^{iθ}| / 2 dt with θ = φ + ∫Δ: the bound tests/hil uses.
+    """2 ∫ Σ_atoms |ΔΩ e^{iθ}| / 2 dt with θ = φ − ∫Δ: the bound tests/hil uses.
 
-    θ = φ + ∫Δ is the phase the compiler and decoder carry; the simulator's own invariant is
-    φ - ∫Δ (see ``test_decoded_ramsey_...`` below), so this bounds what the light does
-    rather than every gauge the decoder may pick where Ω is small.
+    θ = φ − ∫Δ is the simulator's gauge-invariant phase (Pulser's H is invariant under
+    (φ, Δ) → (φ + θ(t), Δ + θ'(t))) and the one the compiler and decoder carry, so the bound
+    holds whatever split into φ and Δ the decoder picks where Ω is small.
     """
     field = np.abs(
         want.amplitude * np.exp(1j * _theta(want)) - got.amplitude * np.exp(1j * _theta(got))
@@ -467,13 +467,6 @@ def test_compile_cli_reports_a_local_sequence(
     assert prog.channels["ryd@ryd_addr_q1"]["targets"] == ["q1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compiler/decoder take φ + ∫Δ as the gauge-invariant phase, the simulator (Pulser's "
-    "H = Ω/2 (cos φ σx - sin φ σy) - Δ n) φ - ∫Δ: the decoder's Δ errors where Ω is small "
-    "(pulse edges) then count twice in a Ramsey sequence (measured |Δp| 0.054 with "
-    "pre-emphasis; global channels alike)",
-)
 def test_decoded_ramsey_on_one_atom_simulates_like_the_request() -> None:
     # π/2 on q0, a detuned π on q1 and q2, π/2 on q0 again (phase 1): q0's Ramsey fringe
     pulses = [
