@@ -58,6 +58,7 @@ class _Stream:
     index: NDArray[np.int64]
     cuts: list[int]  # positions i where index[i] - index[i-1] > 1
     cut_tones_hz: list[float | None]  # exact tone of each cut loop's segment, if a pure tone
+    cut_amplitudes_v: list[float | None]  # and its exact amplitude (V)
 
 
 def _condensed(prog: AWGProgram, channel: int, lsb_v: float, keep: int) -> _Stream:
@@ -65,6 +66,7 @@ def _condensed(prog: AWGProgram, channel: int, lsb_v: float, keep: int) -> _Stre
     idx: list[NDArray[np.int64]] = []
     cuts: list[int] = []
     tones: list[float | None] = []
+    amps: list[float | None] = []
     pos = 0
     n = 0
     for st in prog.steps:
@@ -82,26 +84,30 @@ def _condensed(prog: AWGProgram, channel: int, lsb_v: float, keep: int) -> _Stre
             tail0 = pos + length * (st.loops - copies)
             idx.append(np.arange(tail0, tail0 + length * copies, dtype=np.int64))
             cuts.append(n + length * copies)
-            tones.append(_loop_tone_hz(seg, prog.sample_rate_hz))
+            tone = _loop_tone(seg, prog.sample_rate_hz)
+            tones.append(None if tone is None else tone[0])
+            amps.append(None if tone is None else tone[1] * lsb_v)
             n += 2 * length * copies
         pos += length * st.loops
     volts = np.concatenate(parts).astype(np.float64) * lsb_v
-    return _Stream(volts, np.concatenate(idx), cuts, tones)
+    return _Stream(volts, np.concatenate(idx), cuts, tones, amps)
 
 
-def _loop_tone_hz(segment: NDArray[np.int32], sample_rate_hz: float) -> float | None:
-    """The frequency of a looped segment that holds a whole number of cycles of one tone.
+def _loop_tone(segment: NDArray[np.int32], sample_rate_hz: float) -> tuple[float, float] | None:
+    """(frequency Hz, amplitude in codes) of a looped segment holding whole cycles of one tone.
 
-    Its spectrum is then one DFT bin, m · f_s / L exactly; None if the segment is dark or not
-    a pure tone.
+    Its spectrum is then one DFT bin m: the frequency is m · f_s / L exactly and the
+    amplitude 2|X_m|/L (the rounding noise of the codes spreads over the other bins); None
+    if the segment is dark or not a pure tone.
     """
     if not np.any(segment):
         return None
-    power = np.abs(np.fft.rfft(segment.astype(np.float64))) ** 2
+    spectrum = np.fft.rfft(segment.astype(np.float64))
+    power = np.abs(spectrum) ** 2
     peak = int(np.argmax(power))
-    if power[peak] < 0.99 * float(np.sum(power)):
+    if power[peak] < 0.99 * float(np.sum(power)) or peak == 0 or 2 * peak == len(segment):
         return None
-    return peak * sample_rate_hz / len(segment)
+    return peak * sample_rate_hz / len(segment), 2.0 * float(np.abs(spectrum[peak])) / len(segment)
 
 
 def _decode_channel(
@@ -136,6 +142,12 @@ def _decode_channel(
     if tau_samples > 0:
         a = 1.0 - math.exp(-1.0 / tau_samples)
         amp = signal.lfilter([a], [1.0, -(1.0 - a)], amp)
+    # a long loop's amplitude is known exactly from its segment (the demodulated one carries
+    # the FIR's finite rejection of the 2 f_c image, ≈ 1e-4 relative at one instant): use it
+    # for the held value, as for the tone below (the rise has settled within ``keep``)
+    for c, amp_v in zip(stream.cuts, stream.cut_amplitudes_v):
+        if amp_v is not None:
+            amp[c - 1] = amp[c] = amp_v
     # per-sample phase step (rad), averaged over about one filter length as the angle of the
     # summed products z_k z*_{k-1}: weighted by |z|², so phase steps made while the light is
     # nearly off barely count, and the quantisation noise of the phase telescopes away
