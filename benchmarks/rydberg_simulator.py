@@ -126,6 +126,26 @@ def _pulser(coords, queue):
     )
 
 
+def _emu_sv(python: str, kind: str, n: int) -> dict[str, Any]:
+    """emu-sv in its own interpreter (it needs PyTorch): wall, RSS, final probabilities."""
+    import json
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent / "rydberg_emu_sv.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "p.npy"
+        run = subprocess.run(
+            [python, str(script), kind, str(n), str(out)], capture_output=True, text=True
+        )
+        if run.returncode != 0:
+            raise RuntimeError(f"emu-sv failed:\n{run.stderr[-2000:]}")
+        info = json.loads(run.stdout.strip().splitlines()[-1])
+        info["probs"] = np.load(out)
+    return info
+
+
 def in_process(target, *args) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -190,6 +210,12 @@ def main() -> None:
     )
     ap.add_argument("--no-pulser", action="store_true")
     ap.add_argument(
+        "--emu-sv-python",
+        metavar="PYTHON",
+        help="interpreter of a virtual environment with emu-sv (see rydberg_emu_sv.py): "
+        "measure emu-sv too, on the full-space cases (CPU, dt = 10 ns)",
+    )
+    ap.add_argument(
         "--threads",
         default="auto",
         type=lambda v: v if v == "auto" else int(v),
@@ -200,7 +226,12 @@ def main() -> None:
         f"{'case':18s} {'N':>3s} {'states':>8s} {'ours s':>8s} {'load s':>6s} {'matvecs':>7s} "
         f"{'MiB':>6s} "
         f"{'err est':>8s} {'|Δp|':>9s} {'pulser s':>9s} {'MiB':>6s} {'pulser |Δp|':>11s} "
-        f"{'speed-up':>8s}",
+        f"{'speed-up':>8s}"
+        + (
+            f" {'emu-sv s':>9s} {'MiB':>6s} {'emu |Δp|':>9s} {'speed-up':>8s}"
+            if args.emu_sv_python
+            else ""
+        ),
         flush=True,
     )
     full_results: dict[tuple[str, int], np.ndarray] = {}
@@ -229,6 +260,13 @@ def main() -> None:
             f"{_fmt(dp_pl, '11.1e')} "
             f"{_fmt(pl and pl['wall_s'] / ours['wall_s'], '7.1f')}"
         )
+        if args.emu_sv_python and cut is None and n <= 20:
+            em = _emu_sv(args.emu_sv_python, kind, n)
+            dp_em = None if ref is None else float(np.max(np.abs(em["probs"] - ref)))
+            row += (
+                f" {em['wall_s']:9.2f} {em['rss_mib']:6.0f} {_fmt(dp_em, '9.1e')} "
+                f"{em['wall_s'] / ours['wall_s']:8.1f}"
+            )
         if ours["truncation"]:
             tr = ours["truncation"]
             row += (
