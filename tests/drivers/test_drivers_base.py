@@ -39,13 +39,20 @@ def test_ctrl_c_during_an_exchange_is_raised_after_the_reply_is_read() -> None:
         Step(b"SOUR1:VOLT?\n", b"+1.0E+00\n", on_received=_interrupt_self, delay_s=0.2),
         Step(b"SOUR1:VOLT?\n", b"+2.0E+00\n"),
     ]
-    original = signal.getsignal(signal.SIGINT)
-    with TCPPeer(script) as peer, Keysight33600A(peer.resource) as awg:
-        with pytest.raises(KeyboardInterrupt):
-            _ = awg.ch1.amplitude_vpp
-        # The interrupted exchange completed: the next reply is the next one.
-        assert awg.ch1.amplitude_vpp == pytest.approx(2.0)
-    assert signal.getsignal(signal.SIGINT) == original
+    # Python's own Ctrl-C handler, whatever this process inherited: a process started in the
+    # background by a non-interactive shell (``cmd &``) begins with SIGINT ignored, and the gate
+    # then rightly passes the signal on to SIG_IGN
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with TCPPeer(script) as peer, Keysight33600A(peer.resource) as awg:
+            with pytest.raises(KeyboardInterrupt):
+                _ = awg.ch1.amplitude_vpp
+            # The interrupted exchange completed: the next reply is the next one.
+            assert awg.ch1.amplitude_vpp == pytest.approx(2.0)
+        # closing the instrument put the handler it found back
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 def test_threads_sharing_one_instrument_never_interleave_bytes() -> None:
