@@ -478,4 +478,6 @@ def test_decoded_ramsey_on_one_atom_simulates_like_the_request() -> None:
     dec = decode(compile_sequence(seq, HW, CAL, pre_emphasis=True), HW, CAL).to_sampled()
     direct, via_hw = _simulate(seq.atom_drives()), _simulate(dec.atom_drives())
     keys = set(direct) | set(via_hw)
-    assert max(abs(direct.get(k, 0.0) - via_hw.get(k, 0.0)) for k in keys) < 0.03
+    # 6.7e-4 measured (it was 0.054 while the light carried +φ: the decoder's Δ errors at the
+    # pulse edges then counted twice instead of cancelling in φ − ∫Δ)
+    assert max(abs(direct.get(k, 0.0) - via_hw.get(k, 0.0)) for k in keys) < 5e-3
