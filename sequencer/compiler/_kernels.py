@@ -11,7 +11,7 @@ tests, as ``pre_emphasize`` / ``rf_codes`` in :mod:`sequencer.compiler.synth`):
 * RF phase in **cycles**, float64: the carrier ``frac((j − offset) f_c/f_s)``, the baseband
   prefix sum ``Σ_{i<j} (f_i − f_c)/f_s`` (chunk-local from 0, added to the chunk's start
   phase, which is wrapped to [0, 1) between chunks, so precision never degrades with the
-  length of a segment) and φ/(2π · order · passes);
+  length of a segment) and −φ/(2π · order · passes) (the light carries φ as −φ);
 * cos by a polynomial after exact reduction, codes by round-half-even, and the per-chunk
   reductions (largest amplitude, undershoots, largest |code|, largest rounding error) from
   which the caller raises exactly the errors the numpy formulation raised;
@@ -88,7 +88,7 @@ FPAR = (
     "offset_scale",  # RF offset (Hz) per rad/µs of laser detuning: 10⁶ / (2π order passes)
     "inv_fs",  # 1 / f_s: the phase step (cycles) per Hz of RF offset
     "carrier_cycles",  # f_c / f_s
-    "phase_to_cycles",  # 1 / (2π order passes)
+    "phase_to_cycles",  # RF cycles per rad of φ: −1 / (2π order passes)
     "amp_scale",  # (2/π) A_sat, V (sin² model)
     "inv_max_rabi",  # 1 / Ω_max
     "alpha",  # pre-emphasis α (1: off)

@@ -50,6 +50,14 @@ def stream_name(channel: str, beam: str) -> str:
     return f"{channel}@{beam}"
 
 
+def split_stream(name: str) -> tuple[str, str] | None:
+    """(channel, beam) of a stream name ``channel@beam``, or None (beam names have no '@')."""
+    if "@" not in name:
+        return None
+    source, beam = name.rsplit("@", 1)
+    return source, beam
+
+
 def channel_beams(
     name: str, basis: str, addressing: str, hardware: HardwareConfig
 ) -> tuple[tuple[BeamConfig, ...], str | None]:
@@ -63,8 +71,9 @@ def channel_beams(
     beams = hardware.beams_for_channel(name)
     if beams:
         return beams, None
-    if "@" in name:
-        source, beam_name = name.rsplit("@", 1)
+    parts = split_stream(name)
+    if parts is not None:
+        source, beam_name = parts
         beam = hardware.beam(beam_name)
         if beam is not None:
             source_beams, _ = channel_beams(source, basis, addressing, hardware)

@@ -436,7 +436,7 @@ def _synth_held(
     turns -= np.floor(turns)
     rf_phase = np.asarray(turns * TWO_PI, dtype=np.float64)
     rf_phase += baseband
-    rf_phase -= ph0[0] * (1.0 / d.aom.optical_factor)  # optical phase −φ (see synth)
+    rf_phase += ph0[0] * d.rf_phase_per_rad
     codes, q = rf_codes(amp, rf_phase, awg.lsb_v, awg.max_code)
     st.max_quant = max(st.max_quant, q)
     st.peak_amp = max(st.peak_amp, float(np.max(amp)))
@@ -525,7 +525,7 @@ def _synth_explicit(
                 d.offset_scale,
                 1.0 / fs,
                 d.aom.rf_center_hz / fs,
-                -1.0 / (TWO_PI * d.aom.optical_factor),  # optical phase −φ (see synth)
+                d.rf_phase_per_rad / TWO_PI,
                 2.0 / np.pi * d.response.max_amplitude_v,
                 1.0 / d.max_rabi,
                 a,

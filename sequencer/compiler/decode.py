@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, signal
 
+from sequencer.compiler.addressing import expand_addressed, split_stream
 from sequencer.compiler.calibration import CompilerCalibration
 from sequencer.compiler.hardware import BeamConfig, HardwareConfig
 from sequencer.compiler.program import AWGProgram, HardwareProgram
@@ -57,16 +58,15 @@ class _Stream:
     volts: NDArray[np.float64]
     index: NDArray[np.int64]
     cuts: list[int]  # positions i where index[i] - index[i-1] > 1
-    cut_tones_hz: list[float | None]  # exact tone of each cut loop's segment, if a pure tone
-    cut_amplitudes_v: list[float | None]  # and its exact amplitude (V)
+    # each cut loop's exact tone (Hz) and amplitude (V), if its segment is a pure tone
+    cut_tones: list[tuple[float, float] | None]
 
 
 def _condensed(prog: AWGProgram, channel: int, lsb_v: float, keep: int) -> _Stream:
     parts: list[NDArray[np.int32]] = []
     idx: list[NDArray[np.int64]] = []
     cuts: list[int] = []
-    tones: list[float | None] = []
-    amps: list[float | None] = []
+    tones: list[tuple[float, float] | None] = []
     pos = 0
     n = 0
     for st in prog.steps:
@@ -85,12 +85,11 @@ def _condensed(prog: AWGProgram, channel: int, lsb_v: float, keep: int) -> _Stre
             idx.append(np.arange(tail0, tail0 + length * copies, dtype=np.int64))
             cuts.append(n + length * copies)
             tone = _loop_tone(seg, prog.sample_rate_hz)
-            tones.append(None if tone is None else tone[0])
-            amps.append(None if tone is None else tone[1] * lsb_v)
+            tones.append(None if tone is None else (tone[0], tone[1] * lsb_v))
             n += 2 * length * copies
         pos += length * st.loops
     volts = np.concatenate(parts).astype(np.float64) * lsb_v
-    return _Stream(volts, np.concatenate(idx), cuts, tones, amps)
+    return _Stream(volts, np.concatenate(idx), cuts, tones)
 
 
 def _loop_tone(segment: NDArray[np.int32], sample_rate_hz: float) -> tuple[float, float] | None:
@@ -145,9 +144,9 @@ def _decode_channel(
     # a long loop's amplitude is known exactly from its segment (the demodulated one carries
     # the FIR's finite rejection of the 2 f_c image, ≈ 1e-4 relative at one instant): use it
     # for the held value, as for the tone below (the rise has settled within ``keep``)
-    for c, amp_v in zip(stream.cuts, stream.cut_amplitudes_v):
-        if amp_v is not None:
-            amp[c - 1] = amp[c] = amp_v
+    for c, tone in zip(stream.cuts, stream.cut_tones):
+        if tone is not None:
+            amp[c - 1] = amp[c] = tone[1]
     # per-sample phase step (rad), averaged over about one filter length as the angle of the
     # summed products z_k z*_{k-1}: weighted by |z|², so phase steps made while the light is
     # nearly off barely count, and the quantisation noise of the phase telescopes away
@@ -161,9 +160,9 @@ def _decode_channel(
     )
     step = np.angle(smooth)
     # a long loop's tone is known exactly from its segment: use it for the held value
-    for c, tone in zip(stream.cuts, stream.cut_tones_hz):
+    for c, tone in zip(stream.cuts, stream.cut_tones):
         if tone is not None:
-            step[c - 1] = step[c] = TWO_PI * (tone - aom.rf_center_hz) / fs
+            step[c - 1] = step[c] = TWO_PI * (tone[0] - aom.rf_center_hz) / fs
     # map atom times to stream positions
     real = (t_ns - t0_ns) * fs * 1e-9
     pos = np.searchsorted(stream.index, real, side="right") - 1
@@ -402,8 +401,9 @@ def _beam_of(channel: str, hardware: HardwareConfig) -> BeamConfig | None:
     beams = hardware.beams_for_channel(channel)
     if len(beams) == 1:
         return beams[0]
-    if not beams and "@" in channel:  # beam names have no '@'
-        beam = hardware.beam(channel.rsplit("@", 1)[1])
+    parts = split_stream(channel)
+    if not beams and parts is not None:
+        beam = hardware.beam(parts[1])
         if beam is not None:
             return beam
     return hardware.beam_for_channel(channel)  # None, or the several-beams error
@@ -426,8 +426,6 @@ def profiled_atom_drives(
     frame); light of another beam b of the same channel arrives in that frame with phase
     φ_b − ∫Δ_b + ∫Δ_atom (the gauge-invariant φ − ∫Δ of beam b, seen in the atom's frame).
     """
-    from sequencer.compiler.addressing import expand_addressed
-
     sampled, streams = expand_addressed(sampled, hardware, keep_unrouted=True)
     reg = sampled.register
     n, t = len(reg), sampled.duration_ns

@@ -159,6 +159,11 @@ class ChannelDrive:
         return np.asarray(offset)
 
     @property
+    def rf_phase_per_rad(self) -> float:
+        """RF phase offset (rad) per rad of pulse-level φ: −1/(order · passes) (see above)."""
+        return -1.0 / self.aom.optical_factor
+
+    @property
     def offset_scale(self) -> float:
         """RF offset (Hz) per rad/µs of laser detuning: 10⁶ / (2π · order · passes)."""
         return 1e6 / (TWO_PI * self.aom.optical_factor)

@@ -98,7 +98,7 @@ def _reference(
         baseband += phase_rad
         turns = (j - st.offset) * (d.aom.rf_center_hz / fs)
         turns -= np.floor(turns)
-        rf_phase = turns * TWO_PI + baseband - phi * (1.0 / d.aom.optical_factor)
+        rf_phase = turns * TWO_PI + baseband + phi * d.rf_phase_per_rad
         codes, q = rf_codes(amp, rf_phase, awg.lsb_v, awg.max_code)
         out[c0 : c0 + len(j)] = codes
         quant = max(quant, q)
