@@ -117,11 +117,8 @@ _N_STATS = 5
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _asin01(r: float) -> float:  # pragma: no cover - compiled
-    """asin(r) for r ∈ [0, 1], branch-free (vectorisable)."""
-    big = r > 0.5
-    zs = math.sqrt(0.5 * (1.0 - r))
-    z = zs if big else r
+def _asin_half(z: float) -> float:  # pragma: no cover - compiled
+    """asin(z) for z ∈ [0, 1/2]: :func:`_asin01`'s polynomial alone (no √ reduction)."""
     w = z * z
     p = _A10
     p = p * w + _A9
@@ -134,7 +131,15 @@ def _asin01(r: float) -> float:  # pragma: no cover - compiled
     p = p * w + _A2
     p = p * w + _A1
     p = p * w + _A0
-    a = z + z * w * p
+    return z + z * w * p
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _asin01(r: float) -> float:  # pragma: no cover - compiled
+    """asin(r) for r ∈ [0, 1], branch-free (vectorisable)."""
+    big = r > 0.5
+    zs = math.sqrt(0.5 * (1.0 - r))
+    a = _asin_half(zs if big else r)
     return (_HALF_PI - 2.0 * a) if big else a
 
 
@@ -165,12 +170,12 @@ def _ns_index(j: int, ipar: NDArray[np.int64], rate: float) -> tuple[int, bool]:
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _step_cycles(
-    om: float, de: float, kappa: float, ls: float, h2c: float
-) -> float:  # pragma: no cover
-    """Baseband phase step (cycles per AWG sample) for Ω, Δ: (Δ − k_LS (Ω/κ)²) · scale / f_s."""
-    x = om / kappa
-    return (de - ls * (x * x)) * h2c
+def _step_cycles(om: float, de: float, kappa: float, h2c: float) -> float:  # pragma: no cover
+    """Baseband phase step (cycles per AWG sample) for Ω, Δ: (Δ − k_LS (Ω/κ)²) · scale / f_s.
+
+    ``h2c`` = scale / f_s, ``kappa`` = k_LS h2c / κ² (precomputed: no division per sample).
+    """
+    return de * h2c - (om * om) * kappa
 
 
 @nb.njit(cache=True, nogil=True)
@@ -193,6 +198,38 @@ def _target_amp(
 _IOTA = np.arange(_BLOCK, dtype=np.float64)  # 0, 1, …: sample numbers within a block
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _block_requests(
+    j0: int,
+    m: int,
+    fpar: NDArray[np.float64],
+    ipar: NDArray[np.int64],
+    tix: NDArray[np.float64],
+    lit: NDArray[np.float64],
+) -> None:  # pragma: no cover - compiled
+    """The request each sample of a block plays, t = ⌊(j − offset)/rate + 10⁻⁹⌋.
+
+    ``tix[i]``: its index into the input arrays (clamped), as a float — a vectorised loop:
+    AVX2 has no packed double → int64 conversion, so the gathers convert one by one;
+    ``lit[i]``: 1 where the request is inside the sequence (Ω is 0 outside), else 0.
+    """
+    rate = fpar[0]
+    jf0 = float(j0 - ipar[0])  # exact: sample numbers are far below 2**53
+    base = float(ipar[1])
+    clo, chi = float(ipar[2]) - base, float(ipar[3]) - base
+    lit_lo, lit_hi = float(ipar[4]), float(ipar[5])
+    for i in range(m):
+        t = np.floor((jf0 + _IOTA[i]) / rate + 1e-9)
+        lit[i] = 1.0 if (t >= lit_lo and t < lit_hi) else 0.0
+        tix[i] = min(max(t - base, clo), chi)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _at(tix: NDArray[np.float64], i: int) -> np.uint64:  # pragma: no cover - compiled
+    """Input index of sample ``i`` (non-negative: unsigned, so no wrap-around check)."""
+    return np.uint64(np.int64(tix[i]))
+
+
 @nb.njit(cache=True, nogil=True)
 def _fill_block(
     j0: int,
@@ -204,7 +241,7 @@ def _fill_block(
     amp_ns: NDArray[np.float64],
     fpar: NDArray[np.float64],
     ipar: NDArray[np.int64],
-    idx: NDArray[np.int64],
+    tix: NDArray[np.float64],
     car: NDArray[np.float64],
     loc: NDArray[np.float64],
     phs: NDArray[np.float64],
@@ -212,37 +249,36 @@ def _fill_block(
 ) -> float:  # pragma: no cover - compiled
     """Gathers and the running phase of a block (strict IEEE: no fast-math here).
 
-    ``car``: carrier phase in [0, 1); ``loc``: baseband phase before each sample (from
-    ``acc``); ``phs``: φ in cycles; ``tgt[1:]``: Ω/Ω_max (clipped at 1) or the table
-    amplitude (V). Returns the running phase after the block. Both the chunk sums of the
-    parallel driver and the synthesis call this, so their sums agree to the last bit.
+    ``tix``: input index of each sample (float); ``car``: carrier phase in [0, 1); ``loc``:
+    baseband phase before each sample (from ``acc``); ``phs``: φ in cycles; ``tgt[1:]``:
+    Ω/Ω_max (clipped at 1) or the table amplitude (V). Returns the running phase after the
+    block. The chunk sums of the parallel driver (:func:`_chunk_total`) run the same
+    request, step and additions, so their sums agree to the last bit.
     """
-    rate, kappa, ls, h2c = fpar[0], fpar[1], fpar[2], fpar[3] * fpar[4]
+    h2c = fpar[3] * fpar[4]
+    ls = fpar[2] * h2c / (fpar[1] * fpar[1])
     car_c, ph_c, inv_max = fpar[5], fpar[6], fpar[8]
-    jf0 = float(j0 - ipar[0])  # exact: sample numbers are far below 2**53
-    clo, chi = float(ipar[2]), float(ipar[3])
-    lit_lo, lit_hi = float(ipar[4]), float(ipar[5])
-    base = float(ipar[1])
-    # vectorisable: the request each sample plays (t = ⌊(j − offset)/rate + 1e-9⌋) and the
-    # carrier; tgt[1:] holds 1 where the request is inside the sequence, else 0
+    _block_requests(j0, m, fpar, ipar, tix, tgt[1:])  # tgt[1:] holds the lit flags first
+    jf0 = float(j0 - ipar[0])
     for i in range(m):
-        jf = jf0 + _IOTA[i]
-        t = np.floor(jf / rate + 1e-9)
-        tgt[i + 1] = 1.0 if (t >= lit_lo and t < lit_hi) else 0.0
-        idx[i] = np.int64(min(max(t, clo), chi) - base)
-        turns = jf * car_c
+        turns = (jf0 + _IOTA[i]) * car_c
         car[i] = turns - np.floor(turns)
-    table = ipar[6] != 0
-    for i in range(m):
-        c = idx[i]
-        lit = tgt[i + 1] != 0.0
-        om = rabi[c] if lit else 0.0
-        loc[i] = acc
-        acc += _step_cycles(om, det[c], kappa, ls, h2c)
-        phs[i] = phi[c] * ph_c
-        if table:
+    if ipar[6] != 0:
+        for i in range(m):
+            c = _at(tix, i)
+            lit = tgt[i + 1] != 0.0
+            om = rabi[c] if lit else 0.0
+            loc[i] = acc
+            acc += _step_cycles(om, det[c], ls, h2c)
+            phs[i] = phi[c] * ph_c
             tgt[i + 1] = amp_ns[c] if lit else 0.0
-        else:
+    else:
+        for i in range(m):
+            c = _at(tix, i)
+            om = rabi[c] if tgt[i + 1] != 0.0 else 0.0
+            loc[i] = acc
+            acc += _step_cycles(om, det[c], ls, h2c)
+            phs[i] = phi[c] * ph_c
             tgt[i + 1] = min(om * inv_max, 1.0)
     return acc
 
@@ -264,25 +300,18 @@ def _chunk_total(
     and the same additions in the same order (strict IEEE, as there), so the total equals
     the synthesis pass's to the last bit — without its gathers of φ, amplitude and carrier.
     """
-    rate, kappa, ls, h2c = fpar[0], fpar[1], fpar[2], fpar[3] * fpar[4]
-    clo, chi = float(ipar[2]), float(ipar[3])
-    lit_lo, lit_hi = float(ipar[4]), float(ipar[5])
-    base = float(ipar[1])
-    idx = np.empty(_BLOCK, dtype=np.int64)
+    h2c = fpar[3] * fpar[4]
+    ls = fpar[2] * h2c / (fpar[1] * fpar[1])
+    tix = np.empty(_BLOCK)
     lit = np.empty(_BLOCK)
     acc = 0.0
     for b0 in range(0, n, _BLOCK):
         m = min(_BLOCK, n - b0)
-        jf0 = float(j0 + b0 - ipar[0])
+        _block_requests(j0 + b0, m, fpar, ipar, tix, lit)
         for i in range(m):
-            jf = jf0 + _IOTA[i]
-            t = np.floor(jf / rate + 1e-9)
-            lit[i] = 1.0 if (t >= lit_lo and t < lit_hi) else 0.0
-            idx[i] = np.int64(min(max(t, clo), chi) - base)
-        for i in range(m):
-            c = idx[i]
+            c = _at(tix, i)
             om = rabi[c] if lit[i] != 0.0 else 0.0
-            acc += _step_cycles(om, det[c], kappa, ls, h2c)
+            acc += _step_cycles(om, det[c], ls, h2c)
     return acc
 
 
@@ -336,8 +365,15 @@ def _codes_block(
     pre = ipar[7] != 0
     limit = float(ipar[8]) + 1.0  # codes are clamped here for the store only (refused later)
     if not table:
+        r_max = 0.0
         for i in range(1, m + 1):
-            tgt[i] = amp_scale * _asin01(tgt[i])
+            r_max = max(r_max, tgt[i])
+        if r_max <= 0.5:  # no ratio needs the √ reduction: the same arithmetic without it
+            for i in range(1, m + 1):
+                tgt[i] = amp_scale * _asin_half(tgt[i])
+        else:
+            for i in range(1, m + 1):
+                tgt[i] = amp_scale * _asin01(tgt[i])
     a_max = red[0]
     a_min = np.inf
     if pre:
@@ -362,22 +398,21 @@ def _codes_block(
         red[1] += under
     # codes; the reductions run in a loop of their own (in the same loop they would keep
     # LLVM from vectorising the polynomial)
+    dst = out[o0 : o0 + m]
     for i in range(m):
         psi = car[i] + (phase0 + loc[i]) + phs[i]
         ideal = (amp[i] * inv_lsb) * _cos_cycles(psi)
         amp[i] = ideal
-        out[o0 + i] = np.int32(min(max(np.rint(ideal), -limit), limit))
-    c_hi, c_lo, q_hi, q_lo = 0.0, 0.0, 0.0, 0.0
+        dst[i] = np.int32(min(max(np.rint(ideal), -limit), limit))
+    # rint is monotonic, so the largest |code| is that of the largest |ideal|
+    x_hi, x_lo, q_hi = 0.0, 0.0, 0.0
     for i in range(m):
         ideal = amp[i]
-        code = np.rint(ideal)
-        c_hi = max(c_hi, code)
-        c_lo = min(c_lo, code)
-        q = ideal - code
-        q_hi = max(q_hi, q)
-        q_lo = min(q_lo, q)
-    red[2] = max(red[2], c_hi, -c_lo)
-    red[3] = max(red[3], q_hi, -q_lo)
+        x_hi = max(x_hi, ideal)
+        x_lo = min(x_lo, ideal)
+        q_hi = max(q_hi, abs(ideal - np.rint(ideal)))
+    red[2] = max(red[2], np.rint(x_hi), -np.rint(x_lo))
+    red[3] = max(red[3], q_hi)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -408,7 +443,7 @@ def _chunk_synth(
     ns, played or not (at f_s < 1 GS/s some ns have no sample); each block checks its own
     part while its inputs are in cache.
     """
-    idx = np.empty(_BLOCK, dtype=np.int64)
+    tix = np.empty(_BLOCK)
     car = np.empty(_BLOCK)
     loc = np.empty(_BLOCK)
     phs = np.empty(_BLOCK)
@@ -427,10 +462,10 @@ def _chunk_synth(
         m = min(_BLOCK, n - b0)
         tgt[0] = before
         acc_next = _fill_block(
-            j0 + b0, m, acc, rabi, det, phi, amp_ns, fpar, ipar, idx, car, loc, phs, tgt
+            j0 + b0, m, acc, rabi, det, phi, amp_ns, fpar, ipar, tix, car, loc, phs, tgt
         )
         # the range check of the input ns this block is responsible for
-        k1 = idx[m - 1]
+        k1 = int(tix[m - 1])
         tile_hi = rng_hi if (last and b0 + m == n) else k1
         r0, r1 = max(tile_lo, rng_lo), min(tile_hi, rng_hi)
         if r0 <= r1:
