@@ -244,13 +244,12 @@ def _fill_block(
     tix: NDArray[np.float64],
     car: NDArray[np.float64],
     loc: NDArray[np.float64],
-    phs: NDArray[np.float64],
     tgt: NDArray[np.float64],
 ) -> float:  # pragma: no cover - compiled
     """Gathers and the running phase of a block (strict IEEE: no fast-math here).
 
     ``tix``: input index of each sample (float); ``car``: carrier phase in [0, 1); ``loc``:
-    baseband phase before each sample (from ``acc``); ``phs``: φ in cycles; ``tgt[1:]``:
+    baseband phase before each sample (from ``acc``) plus its φ in cycles; ``tgt[1:]``:
     Ω/Ω_max (clipped at 1) or the table amplitude (V). Returns the running phase after the
     block. The chunk sums of the parallel driver (:func:`_chunk_total`) run the same
     request, step and additions, so their sums agree to the last bit.
@@ -268,17 +267,15 @@ def _fill_block(
             c = _at(tix, i)
             lit = tgt[i + 1] != 0.0
             om = rabi[c] if lit else 0.0
-            loc[i] = acc
+            loc[i] = acc + phi[c] * ph_c
             acc += _step_cycles(om, det[c], ls, h2c)
-            phs[i] = phi[c] * ph_c
             tgt[i + 1] = amp_ns[c] if lit else 0.0
     else:
         for i in range(m):
             c = _at(tix, i)
             om = rabi[c] if tgt[i + 1] != 0.0 else 0.0
-            loc[i] = acc
+            loc[i] = acc + phi[c] * ph_c
             acc += _step_cycles(om, det[c], ls, h2c)
-            phs[i] = phi[c] * ph_c
             tgt[i + 1] = min(om * inv_max, 1.0)
     return acc
 
@@ -352,7 +349,6 @@ def _codes_block(
     phase0: float,
     car: NDArray[np.float64],
     loc: NDArray[np.float64],
-    phs: NDArray[np.float64],
     tgt: NDArray[np.float64],
     amp: NDArray[np.float64],
     fpar: NDArray[np.float64],
@@ -364,44 +360,43 @@ def _codes_block(
     table = ipar[6] != 0
     pre = ipar[7] != 0
     limit = float(ipar[8]) + 1.0  # codes are clamped here for the store only (refused later)
-    if not table:
-        r_max = 0.0
-        for i in range(1, m + 1):
-            r_max = max(r_max, tgt[i])
-        if r_max <= 0.5:  # no ratio needs the √ reduction: the same arithmetic without it
+    t_max = 0.0
+    for i in range(1, m + 1):
+        t_max = max(t_max, tgt[i])
+    if table:
+        a_max = t_max
+    else:
+        if t_max <= 0.5:  # no ratio needs the √ reduction: the same arithmetic without it
             for i in range(1, m + 1):
                 tgt[i] = amp_scale * _asin_half(tgt[i])
         else:
             for i in range(1, m + 1):
                 tgt[i] = amp_scale * _asin01(tgt[i])
-    a_max = red[0]
-    a_min = np.inf
+        a_max = amp_scale * _asin01(t_max)  # asin is increasing: the largest amplitude
     if pre:
+        src = amp
+        a_max = -np.inf
+        a_min = np.inf
         for i in range(m):
             x = tgt[i] + (tgt[i + 1] - tgt[i]) / alpha
             amp[i] = x
             a_max = max(a_max, x)
             a_min = min(a_min, x)
+        if a_min < 0.0:  # undershoot: clipped at 0 V and counted
+            under = 0
+            for i in range(m):
+                if amp[i] < 0.0:
+                    under += 1
+                    amp[i] = 0.0
+            red[1] += under
     else:
-        for i in range(m):
-            x = tgt[i + 1]
-            amp[i] = x
-            a_max = max(a_max, x)
-            a_min = min(a_min, x)
-    red[0] = a_max
-    if a_min < 0.0:  # undershoot (pre-emphasis only): clipped at 0 V and counted
-        under = 0
-        for i in range(m):
-            if amp[i] < 0.0:
-                under += 1
-                amp[i] = 0.0
-        red[1] += under
+        src = tgt[1:]  # amplitudes ≥ 0 as they are: no copy
+    red[0] = max(red[0], a_max)
     # codes; the reductions run in a loop of their own (in the same loop they would keep
     # LLVM from vectorising the polynomial)
     dst = out[o0 : o0 + m]
     for i in range(m):
-        psi = car[i] + (phase0 + loc[i]) + phs[i]
-        ideal = (amp[i] * inv_lsb) * _cos_cycles(psi)
+        ideal = (src[i] * inv_lsb) * _cos_cycles(car[i] + (phase0 + loc[i]))
         amp[i] = ideal
         dst[i] = np.int32(min(max(np.rint(ideal), -limit), limit))
     # rint is monotonic, so the largest |code| is that of the largest |ideal|
@@ -446,7 +441,6 @@ def _chunk_synth(
     tix = np.empty(_BLOCK)
     car = np.empty(_BLOCK)
     loc = np.empty(_BLOCK)
-    phs = np.empty(_BLOCK)
     amp = np.empty(_BLOCK)
     tgt = np.empty(_BLOCK + 1)  # tgt[0]: the target amplitude just before the block
     stats[0] = -np.inf
@@ -462,7 +456,7 @@ def _chunk_synth(
         m = min(_BLOCK, n - b0)
         tgt[0] = before
         acc_next = _fill_block(
-            j0 + b0, m, acc, rabi, det, phi, amp_ns, fpar, ipar, tix, car, loc, phs, tgt
+            j0 + b0, m, acc, rabi, det, phi, amp_ns, fpar, ipar, tix, car, loc, tgt
         )
         # the range check of the input ns this block is responsible for
         k1 = int(tix[m - 1])
@@ -471,7 +465,7 @@ def _chunk_synth(
         if r0 <= r1:
             flagged += _ns_flags(r0, r1, rabi, det, fpar)
         tile_lo = k1 + 1
-        _codes_block(out, o0 + b0, m, phase0, car, loc, phs, tgt, amp, fpar, ipar, stats)
+        _codes_block(out, o0 + b0, m, phase0, car, loc, tgt, amp, fpar, ipar, stats)
         before = tgt[m]
         acc = acc_next
     stats[4] = flagged

@@ -72,6 +72,18 @@ class NoiseModel(BaseModel):
         )
 
     @property
+    def has_shot_to_shot_noise(self) -> bool:
+        """Whether some noise is drawn per realisation (not a master-equation term).
+
+        State preparation, atom loss, Doppler and amplitude noise; ``method="lindblad"``
+        averages ``runs`` realisations only then (dephasing and relaxation are exact there).
+        """
+        return any(
+            v > 0
+            for v in (self.state_prep_error, self.temperature, self.amp_sigma, self.atom_loss_prob)
+        )
+
+    @property
     def has_readout_errors(self) -> bool:
         """Whether ε or ε′ is non-zero."""
         return self.p_false_pos > 0 or self.p_false_neg > 0

@@ -52,6 +52,11 @@ class SimulationResult:
     1 = Rydberg). ``probabilities`` are those of ``basis_states`` after the evolution, averaged
     over noise runs, *before* readout errors; :meth:`bitstring_probabilities` and
     :meth:`sample_shots` apply ε, ε′.
+
+    ``method="lindblad"`` results have ``final_state`` None and ``density_matrix`` the final ρ
+    (2^N × 2^N, indices as ``basis_states``), averaged over the ``runs`` shot-to-shot noise
+    realisations, without readout errors; a lost atom appears in it as 1 (dark). Its diagonal,
+    clipped at 0 and normalised, is ``probabilities``; error ≤ ``error_estimate`` in ‖·‖_F.
     """
 
     atom_ids: tuple[str, ...]
@@ -69,6 +74,7 @@ class SimulationResult:
     p_false_neg: float = 0.0
     truncation: TruncationReport | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    density_matrix: NDArray[np.complex128] | None = None
 
     @property
     def n_atoms(self) -> int:

@@ -15,6 +15,13 @@ from sequencer.sampled import SampledSequence
 from virtual_device.errors import SimulationError
 from virtual_device.rydberg.integrator import EvolutionStats, Evolver
 from virtual_device.rydberg.kernels import kernel_threads
+from virtual_device.rydberg.lindblad import (
+    MAX_LINDBLAD_ATOMS,
+    LiouvilleSpace,
+    add_relabelled,
+    amplification_bound,
+    evolve_density_matrix,
+)
 from virtual_device.rydberg.noise import NoiseModel
 from virtual_device.rydberg.result import SimulationResult, TruncationReport
 from virtual_device.rydberg.space import BlockadeSubspace, FullSpace, pair_interactions
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["cutoff_for_distance", "simulate"]
 
 Basis = Literal["ground-rydberg", "digital", "all"]
+Method = Literal["state-vector", "lindblad"]
+METHODS = ("state-vector", "lindblad")
 
 
 def cutoff_for_distance(interaction_coeff: float, distance_um: float) -> float:
@@ -174,6 +183,7 @@ def simulate(
     raman_phase: ArrayLike | None = None,
     measure: str | None = None,
     noise: NoiseModel | None = None,
+    method: Method = "state-vector",
     subspace_cutoff: float | None = None,
     tolerance: float = 1e-6,
     record_every_ns: int | None = None,
@@ -244,12 +254,20 @@ def _simulate(
     raman_phase: ArrayLike | None,
     measure: str | None,
     noise: NoiseModel | None,
+    method: Method,
     subspace_cutoff: float | None,
     tolerance: float,
     record_every_ns: int | None,
     seed: int | np.random.Generator | None,
     progress: bool | None,
 ) -> SimulationResult:
+    if method not in METHODS:
+        raise SimulationError(f"method must be one of {list(METHODS)}; got {method!r}")
+    if method == "lindblad" and subspace_cutoff is not None:
+        raise SimulationError(
+            f"subspace_cutoff={subspace_cutoff!r} is not available with method='lindblad' "
+            "(the density matrix is evolved in the full space); leave it None"
+        )
     if basis == "all":
         from virtual_device.rydberg.three_level import simulate_three_level
 
@@ -265,6 +283,7 @@ def _simulate(
             interaction_coeff=interaction_coeff,
             measure=measure,
             noise=noise,
+            method=method,
             subspace_cutoff=subspace_cutoff,
             tolerance=tolerance,
             record_every_ns=record_every_ns,
@@ -326,8 +345,24 @@ def _simulate(
     record = _record_times(t_total, record_every_ns)
     pair_v = pair_interactions(coords[:, :2], c6)
     waist = _waist_factor(coords, noise)
-    runs = noise.runs if noise.is_stochastic else 1
-    bar, task = _progress_bar(progress, "simulating", runs * t_total)
+    lindblad = method == "lindblad"
+    if lindblad and n > MAX_LINDBLAD_ATOMS:
+        raise SimulationError(
+            f"method='lindblad' evolves the 2^N × 2^N density matrix: at most "
+            f"{MAX_LINDBLAD_ATOMS} atoms; got N = {n} (use method='state-vector')"
+        )
+    # Lindblad: dephasing and relaxation are exact, only shot-to-shot noise needs runs
+    stochastic = noise.has_shot_to_shot_noise if lindblad else noise.is_stochastic
+    runs = noise.runs if stochastic else 1
+    label = "simulating (Lindblad)" if lindblad else "simulating"
+    bar, task = _progress_bar(progress, label, runs * t_total)
+    rho_sum = np.zeros((1 << n, 1 << n), dtype=np.complex128) if lindblad else None
+    lspace_cache: dict[bytes, LiouvilleSpace] = {}
+    amplification = amplification_bound(n, noise.relaxation_rate, t_total * 1e-3)
+
+    def advance_bar(k: int) -> None:
+        if bar is not None:
+            bar.advance(task, k)
 
     all_states: list[NDArray[np.int64]] = []
     all_probs: list[NDArray[np.float64]] = []
@@ -356,32 +391,58 @@ def _simulate(
             v[inactive, :] = 0.0
             v[:, inactive] = 0.0
             key = inactive.tobytes()
-            space = space_cache.get(key)
-            if space is None:
-                space = (
-                    FullSpace(v)
-                    if subspace_cutoff is None
-                    else BlockadeSubspace(v, float(subspace_cutoff))
+            lost_bits = (
+                int(np.sum(1 << (n - 1 - np.nonzero(lost)[0])))
+                if lost is not None and lost.any()
+                else 0
+            )
+            if lindblad:
+                assert rho_sum is not None
+                lspace = lspace_cache.get(key)
+                if lspace is None:
+                    lspace = LiouvilleSpace(v, noise.dephasing_rate, noise.relaxation_rate)
+                    lspace_cache[key] = lspace
+                rho, seen, stats = evolve_density_matrix(
+                    lspace,
+                    coeff,
+                    det,
+                    tolerance=tolerance,
+                    record=record,
+                    observe=lspace.occupations,
+                    amplification=amplification,
+                    on_progress=advance_bar,
                 )
-                space_cache[key] = space
-            decay = np.full(n, noise.relaxation_rate) if noise.relaxation_rate > 0 else None
-            evolver = Evolver(space, coeff, det, tolerance=tolerance, decay_rates=decay)
-            psi, occ, stats = _run_one(evolver, space, record, noise, rng, bar, task)
+                occ = np.asarray(seen)
+                probs = np.clip(lspace.populations(rho), 0.0, None)
+                probs /= probs.sum()
+                states = np.arange(lspace.hilbert_dim, dtype=np.int64)
+                add_relabelled(rho_sum, rho.reshape(rho_sum.shape), lost_bits)
+            else:
+                space = space_cache.get(key)
+                if space is None:
+                    space = (
+                        FullSpace(v)
+                        if subspace_cutoff is None
+                        else BlockadeSubspace(v, float(subspace_cutoff))
+                    )
+                    space_cache[key] = space
+                decay = np.full(n, noise.relaxation_rate) if noise.relaxation_rate > 0 else None
+                evolver = Evolver(space, coeff, det, tolerance=tolerance, decay_rates=decay)
+                psi, occ, stats = _run_one(evolver, space, record, noise, rng, bar, task)
+                probs = np.abs(psi) ** 2
+                probs /= probs.sum()
+                states = space.states()
+                final_state = psi / np.linalg.norm(psi)
             occ_sum += occ
-            probs = np.abs(psi) ** 2
-            probs /= probs.sum()
-            states = space.states()
-            if lost is not None and lost.any():
-                lost_bits = int(np.sum(1 << (n - 1 - np.nonzero(lost)[0])))
+            if lost_bits:
                 states = states | lost_bits
             all_states.append(states)
             all_probs.append(probs)
-            final_state = psi / np.linalg.norm(psi)
             for name in ("matvecs", "blocks_accepted", "blocks_rejected"):
                 setattr(stats_total, name, getattr(stats_total, name) + getattr(stats, name))
             stats_total.magnus_error = max(stats_total.magnus_error, stats.magnus_error)
             stats_total.krylov_error = max(stats_total.krylov_error, stats.krylov_error)
-            if isinstance(space, BlockadeSubspace):
+            if not lindblad and isinstance(space, BlockadeSubspace):
                 prev = trunc_report
                 trunc_report = TruncationReport(
                     info=space.truncation,
@@ -419,7 +480,9 @@ def _simulate(
         extra={
             "blocks": stats_total.blocks_accepted,
             "rejected_blocks": stats_total.blocks_rejected,
+            **({"method": "lindblad"} if lindblad else {}),
         },
+        density_matrix=None if rho_sum is None else rho_sum / runs,
     )
 
 

@@ -291,6 +291,7 @@ def simulate_three_level(
     noise: NoiseModel | None,
     subspace_cutoff: float | None,
     tolerance: float,
+    method: str = "state-vector",
     record_every_ns: int | None,
     seed: int | np.random.Generator | None,
     progress: bool | None,
