@@ -561,6 +561,53 @@ def _explicit_parallel(
     return ph
 
 
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _explicit_split(
+    out: NDArray[np.int32],
+    j0: int,
+    phase0: float,
+    prev_amp: float,
+    rabi: NDArray[np.float64],
+    det: NDArray[np.float64],
+    phi: NDArray[np.float64],
+    amp_ns: NDArray[np.float64],
+    fpar: NDArray[np.float64],
+    ipar: NDArray[np.int64],
+    stats: NDArray[np.float64],
+    bounds: NDArray[np.int64],
+) -> float:  # pragma: no cover - compiled
+    """Task t sums the phase of chunks [0, bounds[t]), then synthesises [bounds[t], bounds[t+1]).
+
+    One parallel launch and no second pass: with two tasks the first synthesises from the
+    start while the second sums the first's phase (≈ 3× faster than synthesising it) and
+    goes on with its own part. The sums are :func:`_chunk_total`'s, so the codes are the
+    serial driver's to the last bit.
+    """
+    n = out.size
+    nc = stats.shape[0]
+    tasks = bounds.size - 1
+    ends = np.empty(tasks)
+    for t in nb.prange(tasks):
+        ph = phase0
+        for k in range(bounds[t]):
+            s = k * CHUNK_SAMPLES
+            total = _chunk_total(
+                j0 + s, min(CHUNK_SAMPLES, n - s), rabi, det, phi, amp_ns, fpar, ipar
+            )
+            ph = _wrap(ph + total)
+        for k in range(bounds[t], bounds[t + 1]):
+            s = k * CHUNK_SAMPLES
+            m = min(CHUNK_SAMPLES, n - s)
+            prev, prev_ns = _chunk_start(k, j0, prev_amp, rabi, amp_ns, fpar, ipar)
+            total = _chunk_synth(
+                out, s, j0 + s, m, ph, prev, prev_ns, k == nc - 1,
+                rabi, det, phi, amp_ns, fpar, ipar, stats[k],
+            )  # fmt: skip
+            ph = _wrap(ph + total)
+        ends[t] = ph
+    return ends[tasks - 1]
+
+
 @nb.njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
 def _ranges_chunk(
     rabi: NDArray[np.float64],
@@ -655,6 +702,16 @@ def get_threads() -> int:
     return max(1, min(want or 1, top))
 
 
+# cost of summing a chunk's phase (:func:`_chunk_total`) relative to synthesising it
+# (measured 0.19–0.2 on a Zen 3 at 625 MS/s and 1.25 GS/s)
+_TOTAL_COST = 0.2
+
+
+def _explicit_serial_b(*args: Any) -> Any:
+    """:func:`_explicit_serial` called with the split driver's arguments (``bounds`` unused)."""
+    return _explicit_serial(*args[:-1])
+
+
 def _parallel(fn: Any, serial: Any, n_chunks: int, *args: Any) -> Any:
     threads = min(get_threads(), n_chunks)
     if threads > 1 and _LAUNCH.acquire(blocking=False):
@@ -694,6 +751,16 @@ def synth_explicit(
     stats = np.zeros((n_chunks, _N_STATS))
     if n_chunks == 0:
         return phase0, stats
+    threads = min(get_threads(), n_chunks)
+    if threads == 2:
+        # the second task first sums the first's phase: balance S·b = T·b + S·(n − b)
+        split = max(1, min(n_chunks - 1, round(n_chunks / (2.0 - _TOTAL_COST))))
+        bounds = np.array([0, split, n_chunks], dtype=np.int64)
+        phase = _parallel(
+            _explicit_split, _explicit_serial_b, n_chunks,
+            out, j0, phase0, prev_amp, rabi, det, phi, amp_ns, fpar, ipar, stats, bounds,
+        )  # fmt: skip
+        return float(phase), stats
     phase = _parallel(
         _explicit_parallel,
         _explicit_serial,

@@ -175,6 +175,48 @@ def test_serial_and_parallel_are_bit_identical_and_chunks_join_continuously() ->
     assert st_b.phase_cyc == st1.phase_cyc
 
 
+def test_every_parallel_driver_equals_the_serial_one_to_the_last_bit() -> None:
+    """Two-pass (≥ 3 threads) and split (2 threads, any split point) drivers vs serial."""
+    import numba as nb
+
+    n_chunks = 7
+    compact = _random_drive(int(n_chunks * CHUNK / 1.25), 11)
+    hw = _hw(1.25e9)
+    captured: list[tuple[object, ...]] = []
+    real = _kernels.synth_explicit
+
+    def grab(*args: object) -> tuple[float, np.ndarray]:
+        captured.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    _kernels.synth_explicit = grab  # type: ignore[assignment]
+    try:
+        _kernel(compact, hw, _Region(0, n_chunks * CHUNK - 100, 1), 3, 0.6, 0.4)
+    finally:
+        _kernels.synth_explicit = real  # type: ignore[assignment]
+    out0, *rest = captured[0]
+    stats_ref = np.zeros((n_chunks, 5))
+    ref = np.zeros_like(out0)
+    phase_ref = _kernels._explicit_serial(ref, *rest, stats_ref)
+    before = nb.get_num_threads()
+    runs = [("two-pass", None)] + [("split", b) for b in (1, 3, 6)]
+    try:
+        nb.set_num_threads(min(2, nb.config.NUMBA_NUM_THREADS))
+        for name, b in runs:
+            out = np.zeros_like(out0)
+            stats = np.zeros((n_chunks, 5))
+            if b is None:
+                phase = _kernels._explicit_parallel(out, *rest, stats)
+            else:
+                bounds = np.array([0, b, n_chunks], dtype=np.int64)
+                phase = _kernels._explicit_split(out, *rest, stats, bounds)
+            assert np.array_equal(out, ref), name
+            assert np.array_equal(stats, stats_ref), name
+            assert phase == phase_ref, name
+    finally:
+        nb.set_num_threads(before)
+
+
 def test_phase_is_continuous_across_chunk_boundaries() -> None:
     """A lit, constant-Ω chirp: the instantaneous RF phase advances by f/fs at every sample."""
     n_ns = 3 * CHUNK

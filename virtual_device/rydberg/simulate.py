@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -416,7 +416,11 @@ def _simulate(
                 probs = np.clip(lspace.populations(rho), 0.0, None)
                 probs /= probs.sum()
                 states = np.arange(lspace.hilbert_dim, dtype=np.int64)
-                add_relabelled(rho_sum, rho.reshape(rho_sum.shape), lost_bits)
+                if lost_bits:
+                    keep = states[(states & lost_bits) == 0]
+                    add_relabelled(rho_sum, rho.reshape(rho_sum.shape), keep, keep | lost_bits)
+                else:
+                    add_relabelled(rho_sum, rho.reshape(rho_sum.shape))
             else:
                 space = space_cache.get(key)
                 if space is None:
@@ -494,12 +498,19 @@ def _run_one(
     rng: np.random.Generator,
     bar: Progress | None,
     task: object,
+    observe: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
 ) -> tuple[NDArray[np.complex128], NDArray[np.float64], EvolutionStats]:
-    """One trajectory: evolve, record occupations, apply quantum jumps."""
+    """One trajectory: evolve, record occupations, apply quantum jumps.
+
+    ``observe(probabilities)`` is what is recorded at each ns of ``record`` (default: the
+    space's per-atom Rydberg occupations); relaxation jumps go to an atom with probability
+    ∝ its ``space.occupations``.
+    """
     n = space.n_atoms
     t_total = evolver.n_samples
     psi = space.ground_state()
-    occ = np.zeros((len(record), n))
+    obs = observe if observe is not None else space.occupations
+    occ = np.zeros((len(record), *np.shape(obs(np.abs(psi) ** 2))))
     # Dephasing: D[√(2γ) n] = D[√(γ/2) σz], whose jump rate γ/2 per atom does not depend on
     # the state, so jump times are a Poisson process drawn up front (rounded to the ns grid).
     stops = set(record)
@@ -545,7 +556,7 @@ def _run_one(
     t = 0
     ri = 0
     if record and record[0] == 0:
-        occ[0] = space.occupations(np.abs(psi) ** 2)
+        occ[0] = obs(np.abs(psi) ** 2)
         ri = 1
     for stop in sorted(s for s in stops if s > 0):
         psi = evolver.advance(psi, t, stop, on_block)
@@ -555,6 +566,6 @@ def _run_one(
             stats.jumps.append((stop, atom, "dephasing"))
         if ri < len(record) and record[ri] == stop:
             p = np.abs(psi) ** 2
-            occ[ri] = space.occupations(p / p.sum())
+            occ[ri] = obs(p / p.sum())
             ri += 1
     return psi, occ, stats

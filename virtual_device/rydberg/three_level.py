@@ -34,6 +34,13 @@ from sequencer.register import Register
 from sequencer.sampled import SampledSequence
 from virtual_device.errors import SimulationError
 from virtual_device.rydberg.integrator import EvolutionStats, Evolver
+from virtual_device.rydberg.lindblad import (
+    MAX_LINDBLAD_QUTRIT_ATOMS,
+    QutritLiouvilleSpace,
+    add_relabelled,
+    amplification_bound,
+    evolve_density_matrix,
+)
 from virtual_device.rydberg.noise import NoiseModel
 from virtual_device.rydberg.result import SimulationResult
 from virtual_device.rydberg.space import pair_interactions
@@ -222,13 +229,31 @@ class QutritSpace:
 
     def measured_index(self, measure: Measure) -> NDArray[np.int64]:
         """For every qutrit state, the bitstring integer it reads as (1 = r, or 1 = h)."""
+        return self.measured_index_for(self.n_atoms, measure)
+
+    @staticmethod
+    def measured_index_for(n_atoms: int, measure: Measure) -> NDArray[np.int64]:
+        """:meth:`measured_index` for ``n_atoms`` atoms."""
         one = R if measure == "ground-rydberg" else H
         bit = np.zeros(3, dtype=np.int64)
         bit[one] = 1
         out = np.zeros(1, dtype=np.int64)
-        for _ in range(self.n_atoms):
+        for _ in range(n_atoms):
             out = (2 * out[:, None] + bit[None, :]).ravel()
         return out
+
+    def apply_jump(self, psi: NDArray[np.complex128], atom: int, kind: str) -> None:
+        """Apply 1 − 2|r⟩⟨r| (``"dephasing"``) or |g⟩⟨r| (``"relaxation"``) on ``atom``.
+
+        In place; the trajectory code's jumps (see :func:`~.simulate._run_one`).
+        """
+        v = psi.reshape(3**atom, 3, -1)
+        if kind == "dephasing":
+            v[:, R, :] *= -1.0
+        else:
+            v[:, G, :] = v[:, R, :]
+            v[:, R, :] = 0.0
+            v[:, H, :] = 0.0
 
     def ground_state(self) -> NDArray[np.complex128]:
         """|gg…g⟩."""
@@ -299,6 +324,7 @@ def simulate_three_level(
     """``simulate(..., basis="all")``: see :func:`virtual_device.rydberg.simulate`."""
     from virtual_device.rydberg.simulate import (
         _amplitude_factors,
+        _run_one,
         _as_rows,
         _atoms,
         _channel_drives,
@@ -313,18 +339,7 @@ def simulate_three_level(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if subspace_cutoff is not None:
         raise SimulationError("subspace_cutoff is not available with basis='all' (3^N space)")
-    unsupported = {
-        "temperature": noise.temperature,
-        "dephasing_rate": noise.dephasing_rate,
-        "relaxation_rate": noise.relaxation_rate,
-        "atom_loss_prob": noise.atom_loss_prob,
-    }
-    bad = [f"{k}={v!r}" for k, v in unsupported.items() if v]
-    if bad:
-        raise SimulationError(
-            "basis='all' models only state_prep_error, p_false_pos/p_false_neg, amp_sigma "
-            f"and laser_waist; not supported here: {', '.join(bad)}"
-        )
+    lindblad = method == "lindblad"
 
     raman_arrays = (raman_amplitude, raman_detuning, raman_phase)
     if sequence is not None:
@@ -399,60 +414,113 @@ def simulate_three_level(
     record = _record_times(t_total, record_every_ns)
     pair_v = pair_interactions(coords[:, :2], c6)
     waist = _waist_factor(coords, noise)
-    runs = noise.runs if noise.is_stochastic else 1
-
-    bar, task = _progress_bar(progress, "simulating (g–h–r)", runs * t_total)
+    if lindblad and n > MAX_LINDBLAD_QUTRIT_ATOMS:
+        raise SimulationError(
+            "method='lindblad' with basis='all' evolves the 3^N × 3^N density matrix: at most "
+            f"{MAX_LINDBLAD_QUTRIT_ATOMS} atoms; got N = {n} (use method='state-vector')"
+        )
+    stochastic = noise.has_shot_to_shot_noise if lindblad else noise.is_stochastic
+    runs = noise.runs if stochastic else 1
+    label = "simulating (g–h–r, Lindblad)" if lindblad else "simulating (g–h–r)"
+    bar, task = _progress_bar(progress, label, runs * t_total)
+    one = R if meas == "ground-rydberg" else H
+    amplification = amplification_bound(n, noise.relaxation_rate, t_total * 1e-3, levels=3)
+    decay = (
+        np.concatenate([np.full(n, noise.relaxation_rate), np.zeros(n)])
+        if noise.relaxation_rate > 0
+        else None
+    )
 
     pops_sum = np.zeros((len(record), 3, n))
     probs_sum = np.zeros(1 << n)
+    rho_sum = np.zeros((3**n, 3**n), dtype=np.complex128) if lindblad else None
     stats_total = EvolutionStats()
     final: NDArray[np.complex128] | None = None
     space_cache: dict[bytes, QutritSpace] = {}
+    lspace_cache: dict[bytes, QutritLiouvilleSpace] = {}
     measured: NDArray[np.int64] | None = None
+
+    def advance_bar(k: int) -> None:
+        if bar is not None:
+            bar.advance(task, k)
+
     try:
         for _ in range(runs):
-            absent = (
-                rng.random(n) < noise.state_prep_error
-                if noise.state_prep_error
-                else np.zeros(n, dtype=bool)
-            )
+            # the same draws, in the same order, as the two-level simulator
+            absent = rng.random(n) < noise.state_prep_error if noise.state_prep_error else None
+            lost = rng.random(n) < noise.atom_loss_prob if noise.atom_loss_prob else None
+            inactive = np.zeros(n, dtype=bool)
+            for mask in (absent, lost):
+                if mask is not None:
+                    inactive |= mask
             factors = _amplitude_factors(noise, channel_names, rng)
             amp, det, ph = base_drives(factors, waist)
-            coeff = 0.5 * amp * np.exp(1j * ph)
             det = np.array(det)
-            off = np.concatenate([absent, absent])  # a badly prepared atom gets no drive
+            if noise.temperature > 0:  # Doppler shift of the Rydberg transition only
+                det[:n] += rng.normal(0.0, noise.doppler_sigma, size=n)[:, None]
+            coeff = 0.5 * amp * np.exp(1j * ph)
+            off = np.concatenate([inactive, inactive])  # absent or lost: no drive
             coeff[off] = 0.0
             det[off] = 0.0
-            key = absent.tobytes()
-            space = space_cache.get(key)
-            if space is None:
-                v = pair_v.copy()
-                v[absent, :] = 0.0
-                v[:, absent] = 0.0
-                space = QutritSpace(v)
-                space_cache[key] = space
+            key = inactive.tobytes()
+            v = pair_v.copy()
+            v[inactive, :] = 0.0
+            v[:, inactive] = 0.0
             if measured is None:
-                measured = space.measured_index(meas)  # type: ignore[arg-type]
-            # The Evolver is annotated for the two-level spaces; QutritSpace implements the
-            # same interface (diagonal, hpsi, detuning_diagonal, dim) with 2N-row arrays.
-            evolver = Evolver(space, coeff, det, tolerance=tolerance)  # type: ignore[arg-type]
-
-            def on_block(state: NDArray[np.complex128], k0: int, k1: int) -> None:
-                if bar is not None:
-                    bar.advance(task, k1 - k0)
-
-            psi = space.ground_state()
-            t = 0
-            for ri, stop in enumerate(record):
-                if stop > t:
-                    psi = evolver.advance(psi, t, stop, on_block)
-                    t = stop
+                measured = QutritSpace.measured_index_for(n, meas)  # type: ignore[arg-type]
+            # a lost atom is dark: it reads 1 in either measurement basis, as in two levels
+            lost_atoms = np.nonzero(lost)[0] if lost is not None else np.zeros(0, dtype=int)
+            lost_bits = int(np.sum(1 << (n - 1 - lost_atoms)))
+            if lindblad:
+                assert rho_sum is not None
+                lspace = lspace_cache.get(key)
+                if lspace is None:
+                    lspace = QutritLiouvilleSpace(v, noise.dephasing_rate, noise.relaxation_rate)
+                    lspace_cache[key] = lspace
+                rho, seen, stats = evolve_density_matrix(
+                    lspace,
+                    coeff,
+                    det,
+                    tolerance=tolerance,
+                    record=record,
+                    observe=lspace.level_populations,
+                    amplification=amplification,
+                    on_progress=advance_bar,
+                )
+                pops_sum += np.asarray(seen)
+                p = np.clip(lspace.populations(rho), 0.0, None)
+                offset = int(np.sum(one * 3 ** (n - 1 - lost_atoms)))
+                idx = np.arange(3**n)
+                keep = idx[_digits_zero(idx, n, lost_atoms)]
+                add_relabelled(rho_sum, rho.reshape(rho_sum.shape), keep, keep + offset)
+            else:
+                space = space_cache.get(key)
+                if space is None:
+                    space = QutritSpace(v)
+                    space_cache[key] = space
+                # The Evolver is annotated for the two-level spaces; QutritSpace implements
+                # the same interface (diagonal, hpsi, detuning_diagonal, dim) with 2N rows.
+                evolver = Evolver(
+                    space,  # type: ignore[arg-type]
+                    coeff,
+                    det,
+                    tolerance=tolerance,
+                    decay_rates=decay,
+                )
+                psi, occ, stats = _run_one(
+                    evolver,
+                    space,  # type: ignore[arg-type]
+                    record,
+                    noise,
+                    rng,
+                    bar,
+                    task,
+                    observe=space.level_populations,
+                )
+                pops_sum += occ
                 p = np.abs(psi) ** 2
-                pops_sum[ri] += space.level_populations(p / p.sum())
-            p = np.abs(psi) ** 2
-            probs_sum += np.bincount(measured, weights=p / p.sum(), minlength=1 << n)
-            final = psi / np.linalg.norm(psi)
-            stats = evolver.stats
+                final = psi / np.linalg.norm(psi)
+            probs_sum += np.bincount(measured | lost_bits, weights=p / p.sum(), minlength=1 << n)
             for name in ("matvecs", "blocks_accepted", "blocks_rejected"):
                 setattr(stats_total, name, getattr(stats_total, name) + getattr(stats, name))
             stats_total.magnus_error = max(stats_total.magnus_error, stats.magnus_error)
@@ -462,7 +530,6 @@ def simulate_three_level(
             bar.stop()
 
     pops = pops_sum / runs
-    one = R if meas == "ground-rydberg" else H
     return ThreeLevelResult(
         atom_ids=ids,
         basis_states=np.arange(1 << n, dtype=np.int64),
@@ -480,9 +547,21 @@ def simulate_three_level(
         extra={
             "blocks": stats_total.blocks_accepted,
             "rejected_blocks": stats_total.blocks_rejected,
+            **({"method": "lindblad"} if lindblad else {}),
         },
+        density_matrix=None if rho_sum is None else rho_sum / runs,
         measurement_basis=meas,
         rydberg_occupations=np.ascontiguousarray(pops[:, R, :]),
         hyperfine_occupations=np.ascontiguousarray(pops[:, H, :]),
-        qutrit_state=final if runs == 1 else None,
+        qutrit_state=final if runs == 1 and not noise.atom_loss_prob else None,
     )
+
+
+def _digits_zero(
+    states: NDArray[np.int64], n: int, atoms: NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    """Whether each base-3 state has digit 0 (g) at every one of ``atoms``."""
+    ok = np.ones(len(states), dtype=bool)
+    for i in atoms:
+        ok &= (states // 3 ** (n - 1 - int(i))) % 3 == G
+    return ok
