@@ -362,12 +362,13 @@ def _compile_awg(
     steps: list[Step] = []
     for reg in regions:
         held: Block | None = compact.blocks[reg.hold_block] if reg.hold_block >= 0 else None
-        # every row a channel plays is written in full; idle rows are zeros (np.zeros maps
-        # large arrays lazily: an idle row costs no memory traffic here)
+        # every row a channel plays is written in full, so only idle rows are zeroed (a
+        # zeroed allocation of the whole segment may be a memset of all of it: glibc hands
+        # out freed heap memory for large callocs once its mmap threshold has grown)
         used = {st.drive.aom.awg_channel for st in states}
-        shape = (awg.channels, reg.length)
-        full = len(used) == awg.channels
-        seg = np.empty(shape, dtype=np.int32) if full else np.zeros(shape, dtype=np.int32)
+        seg = np.empty((awg.channels, reg.length), dtype=np.int32)
+        for idle in sorted(set(range(awg.channels)) - used):
+            seg[idle] = 0
         if held is not None:
             j = np.arange(reg.start, reg.start + reg.length, dtype=np.int64)
             for st in states:
