@@ -496,6 +496,42 @@ def _chunk_start(
 
 
 @nb.njit(cache=True, nogil=True)
+def _run_chunks(
+    k0: int,
+    k1: int,
+    out: NDArray[np.int32],
+    j0: int,
+    phase0: float,
+    prev_amp: float,
+    rabi: NDArray[np.float64],
+    det: NDArray[np.float64],
+    phi: NDArray[np.float64],
+    amp_ns: NDArray[np.float64],
+    fpar: NDArray[np.float64],
+    ipar: NDArray[np.int64],
+    stats: NDArray[np.float64],
+) -> float:  # pragma: no cover - compiled
+    """Sum the phase of chunks [0, k0), synthesise [k0, k1); returns the phase after k1 − 1."""
+    n = out.size
+    nc = stats.shape[0]
+    ph = phase0
+    for k in range(k0):
+        s = k * CHUNK_SAMPLES
+        total = _chunk_total(j0 + s, min(CHUNK_SAMPLES, n - s), rabi, det, phi, amp_ns, fpar, ipar)
+        ph = _wrap(ph + total)
+    for k in range(k0, k1):
+        s = k * CHUNK_SAMPLES
+        m = min(CHUNK_SAMPLES, n - s)
+        prev, prev_ns = _chunk_start(k, j0, prev_amp, rabi, amp_ns, fpar, ipar)
+        total = _chunk_synth(
+            out, s, j0 + s, m, ph, prev, prev_ns, k == nc - 1,
+            rabi, det, phi, amp_ns, fpar, ipar, stats[k],
+        )  # fmt: skip
+        ph = _wrap(ph + total)
+    return ph
+
+
+@nb.njit(cache=True, nogil=True)
 def _explicit_serial(
     out: NDArray[np.int32],
     j0: int,
@@ -509,19 +545,10 @@ def _explicit_serial(
     ipar: NDArray[np.int64],
     stats: NDArray[np.float64],
 ) -> float:  # pragma: no cover - compiled
-    n = out.size
     nc = stats.shape[0]
-    ph = phase0
-    for k in range(nc):
-        s = k * CHUNK_SAMPLES
-        m = min(CHUNK_SAMPLES, n - s)
-        prev, prev_ns = _chunk_start(k, j0, prev_amp, rabi, amp_ns, fpar, ipar)
-        total = _chunk_synth(
-            out, s, j0 + s, m, ph, prev, prev_ns, k == nc - 1,
-            rabi, det, phi, amp_ns, fpar, ipar, stats[k],
-        )  # fmt: skip
-        ph = _wrap(ph + total)
-    return ph
+    return _run_chunks(
+        0, nc, out, j0, phase0, prev_amp, rabi, det, phi, amp_ns, fpar, ipar, stats
+    )  # fmt: skip
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
@@ -579,32 +606,17 @@ def _explicit_split(
     """Task t sums the phase of chunks [0, bounds[t]), then synthesises [bounds[t], bounds[t+1]).
 
     One parallel launch and no second pass: with two tasks the first synthesises from the
-    start while the second sums the first's phase (≈ 3× faster than synthesising it) and
+    start while the second sums the first's phase (≈ 4× faster than synthesising it) and
     goes on with its own part. The sums are :func:`_chunk_total`'s, so the codes are the
     serial driver's to the last bit.
     """
-    n = out.size
-    nc = stats.shape[0]
     tasks = bounds.size - 1
     ends = np.empty(tasks)
     for t in nb.prange(tasks):
-        ph = phase0
-        for k in range(bounds[t]):
-            s = k * CHUNK_SAMPLES
-            total = _chunk_total(
-                j0 + s, min(CHUNK_SAMPLES, n - s), rabi, det, phi, amp_ns, fpar, ipar
-            )
-            ph = _wrap(ph + total)
-        for k in range(bounds[t], bounds[t + 1]):
-            s = k * CHUNK_SAMPLES
-            m = min(CHUNK_SAMPLES, n - s)
-            prev, prev_ns = _chunk_start(k, j0, prev_amp, rabi, amp_ns, fpar, ipar)
-            total = _chunk_synth(
-                out, s, j0 + s, m, ph, prev, prev_ns, k == nc - 1,
-                rabi, det, phi, amp_ns, fpar, ipar, stats[k],
-            )  # fmt: skip
-            ph = _wrap(ph + total)
-        ends[t] = ph
+        ends[t] = _run_chunks(
+            bounds[t], bounds[t + 1],
+            out, j0, phase0, prev_amp, rabi, det, phi, amp_ns, fpar, ipar, stats,
+        )  # fmt: skip
     return ends[tasks - 1]
 
 
