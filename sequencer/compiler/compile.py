@@ -565,6 +565,14 @@ def _synth_explicit(
         all_stats.append(stats)
         if ranges is not None and d.channel in ranges.covered:
             ranges.add(d.channel, cov_lo, cov_hi, int(stats[:, 4].sum()))
+    if not any(_refused(st, stats, alpha, awg) for st, stats in zip(states, all_stats)):
+        for st, stats in zip(states, all_stats):  # nothing to refuse: the sums at once
+            if alpha[id(st)] < 1.0:
+                st.clipped += int(stats[:, 1].sum())
+            st.max_quant = max(st.max_quant, float(stats[:, 3].max()))
+            st.peak_amp = max(st.peak_amp, float(stats[:, 0].max()), 0.0)
+            st.max_code = max(st.max_code, int(stats[:, 2].max()))
+        return
     for k in range(all_stats[0].shape[0] if all_stats else 0):
         for st, stats in zip(states, all_stats):
             d = st.drive
@@ -587,6 +595,17 @@ def _synth_explicit(
             st.max_quant = max(st.max_quant, quant)
             st.peak_amp = max(st.peak_amp, amp_max, 0.0)
             st.max_code = max(st.max_code, int(code_max))
+
+
+def _refused(
+    st: _ChannelState, stats: NDArray[np.float64], alpha: dict[int, float], awg: AWGConfig
+) -> bool:
+    """Whether any chunk's statistics call for a refusal (then raised chunk by chunk, in order)."""
+    if stats.shape[0] == 0:
+        return False
+    if alpha[id(st)] < 1.0 and float(stats[:, 0].max()) > st.drive.aom.rf_amplitude_max_v:
+        return True
+    return float(stats[:, 2].max()) > awg.max_code
 
 
 def _channel_budget(
