@@ -68,6 +68,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=1e-9,
         help="leave out bitstrings less likely than this (default 1e-9)",
     )
+    p.add_argument(
+        "--method",
+        choices=("state-vector", "lindblad"),
+        default="state-vector",
+        help="state-vector (default; dephasing and relaxation by trajectories) or lindblad "
+        "(the density matrix, exact master equation; at most 10 atoms, 6 with Raman channels)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -151,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             basis=basis,
             interaction_coeff=args.c6,
             noise=noise,
+            method=args.method,
             subspace_cutoff=args.subspace_cutoff,
             tolerance=args.tolerance,
             seed=args.seed,

@@ -348,9 +348,7 @@ def test_spam_and_state_prep_match_the_two_level_simulator():
     [
         (dict(basis="all", measure="XY"), "measure must be"),
         (dict(basis="all", subspace_cutoff=10.0), "subspace_cutoff"),
-        (dict(basis="all", noise=NoiseModel(dephasing_rate=0.1)), "dephasing_rate"),
-        (dict(basis="all", noise=NoiseModel(temperature=50.0)), "temperature"),
-        (dict(basis="all", noise=NoiseModel(relaxation_rate=0.1)), "relaxation_rate"),
+        (dict(basis="all", method="lindblad", subspace_cutoff=10.0), "subspace_cutoff"),
         (dict(basis="all", raman_amplitude=np.ones((3, 5))), "raman_amplitude must have shape"),
         (dict(basis="ground-rydberg", raman_amplitude=np.ones(10)), "basis='all'"),
         (dict(basis="digital", measure="ground-rydberg"), "basis='all'"),

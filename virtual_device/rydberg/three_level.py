@@ -272,7 +272,10 @@ class ThreeLevelResult(SimulationResult):
     :meth:`sample_shots` as usual. ``occupations`` is the population of the level that reads
     1; ``rydberg_occupations`` and ``hyperfine_occupations`` are those of r and h (same
     shape). ``qutrit_state`` holds the final 3^N amplitudes (digits 0 = g, 1 = r, 2 = h,
-    first atom most significant; None after noise runs); ``final_state`` is None.
+    first atom most significant; None after noise runs); ``final_state`` is None. With
+    ``method="lindblad"``: ``density_matrix`` is the final qutrit ρ (3^N × 3^N, same indices,
+    averaged over the shot-to-shot runs; a lost atom sits in the level that reads 1) and
+    ``qutrit_state`` is None.
     """
 
     measurement_basis: str = "digital"
@@ -323,14 +326,15 @@ def simulate_three_level(
 ) -> ThreeLevelResult:
     """``simulate(..., basis="all")``: see :func:`virtual_device.rydberg.simulate`."""
     from virtual_device.rydberg.simulate import (
+        RELAXATION_MAX_BLOCK_NS,
         _amplitude_factors,
-        _run_one,
         _as_rows,
         _atoms,
         _channel_drives,
         _interaction_coeff,
         _progress_bar,
         _record_times,
+        _run_one,
         _waist_factor,
     )
 
@@ -433,7 +437,9 @@ def simulate_three_level(
 
     pops_sum = np.zeros((len(record), 3, n))
     probs_sum = np.zeros(1 << n)
-    rho_sum = np.zeros((3**n, 3**n), dtype=np.complex128) if lindblad else None
+    rho_sum: NDArray[np.complex128] | None = (
+        np.zeros((3**n, 3**n), dtype=np.complex128) if lindblad else None
+    )
     stats_total = EvolutionStats()
     final: NDArray[np.complex128] | None = None
     space_cache: dict[bytes, QutritSpace] = {}
@@ -506,6 +512,7 @@ def simulate_three_level(
                     det,
                     tolerance=tolerance,
                     decay_rates=decay,
+                    **({"max_block_ns": RELAXATION_MAX_BLOCK_NS} if decay is not None else {}),
                 )
                 psi, occ, stats = _run_one(
                     evolver,
@@ -557,9 +564,7 @@ def simulate_three_level(
     )
 
 
-def _digits_zero(
-    states: NDArray[np.int64], n: int, atoms: NDArray[np.int64]
-) -> NDArray[np.bool_]:
+def _digits_zero(states: NDArray[np.int64], n: int, atoms: NDArray[np.int64]) -> NDArray[np.bool_]:
     """Whether each base-3 state has digit 0 (g) at every one of ``atoms``."""
     ok = np.ones(len(states), dtype=bool)
     for i in atoms:
