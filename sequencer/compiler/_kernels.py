@@ -52,6 +52,7 @@ __all__ = [
     "set_threads",
     "synth_explicit",
     "value_ranges",
+    "zero_fill",
 ]
 
 CHUNK_SAMPLES = 1 << 15  # AWG samples per chunk (the unit of parallel work and of checks)
@@ -735,6 +736,23 @@ def _parallel(fn: Any, serial: Any, n_chunks: int, *args: Any) -> Any:
             nb.set_num_threads(before)
             _LAUNCH.release()
     return serial(*args)
+
+
+@nb.njit(cache=True, nogil=True)
+def _zero_serial(a: NDArray[np.int32]) -> None:  # pragma: no cover - compiled
+    a[:] = 0
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _zero_parallel(a: NDArray[np.int32]) -> None:  # pragma: no cover - compiled
+    n = a.size
+    for k in nb.prange(-(-n // CHUNK_SAMPLES)):
+        a[k * CHUNK_SAMPLES : min(n, (k + 1) * CHUNK_SAMPLES)] = 0
+
+
+def zero_fill(a: NDArray[np.int32]) -> None:
+    """``a[:] = 0`` (contiguous int32), with the synthesis threads: an idle AWG row."""
+    _parallel(_zero_parallel, _zero_serial, -(-a.size // CHUNK_SAMPLES), a)
 
 
 def synth_explicit(

@@ -368,7 +368,7 @@ def _compile_awg(
         used = {st.drive.aom.awg_channel for st in states}
         seg = np.empty((awg.channels, reg.length), dtype=np.int32)
         for idle in sorted(set(range(awg.channels)) - used):
-            seg[idle] = 0
+            _kernels.zero_fill(seg[idle])
         if held is not None:
             j = np.arange(reg.start, reg.start + reg.length, dtype=np.int64)
             for st in states:
