@@ -254,3 +254,43 @@ def test_compiled_lanczos_equals_python_loop_and_dense_expm(kind):
     assert err == 0.0 and not np.any(out)
     assert ev._lanczos(diag, coeffs, psi, 40.0, 1e-14, kargs) is None
     assert ev._lanczos(diag, coeffs, psi, 40.0, 1e-14) is None
+
+
+def test_compiled_lanczos_runs_the_three_level_space_as_the_python_loop():
+    # QutritSpace.krylov_args: the compiled loop with the qutrit product equals the
+    # integrator's Python loop over QutritSpace.hpsi (same products, same error estimate)
+    # and a dense exponential of the 3^N matrix
+    from scipy.linalg import expm
+
+    from virtual_device.rydberg.integrator import Evolver
+    from virtual_device.rydberg.three_level import QutritSpace
+
+    rng = np.random.default_rng(5)
+    n = 5
+    coords = np.stack([np.arange(n) * 6.0, rng.normal(0, 0.5, n)], 1)
+    space = QutritSpace(pair_interactions(coords, C6))
+    coeffs = cvec(rng, 2 * n)  # Rydberg rows, then Raman rows
+    delta = rng.normal(size=2 * n) * 3
+    ev = Evolver(space, np.zeros((2 * n, 2), complex), np.zeros((2 * n, 2)), tolerance=1e-6)
+    diag = space.diagonal(0.02, delta, np.empty(space.dim))
+    psi = cvec(rng, space.dim)
+    psi /= np.linalg.norm(psi)
+    kargs = space.krylov_args(coeffs)
+    assert kargs is not None
+    h = np.diag(diag).astype(complex)
+    for k in range(space.dim):
+        e = np.zeros(space.dim, complex)
+        e[k] = 1.0
+        col = np.zeros(space.dim, complex)
+        space.apply_drive(e, coeffs, col)
+        h[:, k] += col
+    for scale, tol in [(0.05, 1e-9), (0.5, 1e-12)]:
+        m0 = ev.stats.matvecs
+        ref = ev._lanczos(diag, coeffs, psi, scale, tol)
+        m1 = ev.stats.matvecs
+        got = ev._lanczos(diag, coeffs, psi, scale, tol, kargs)
+        assert ref is not None and got is not None
+        assert ev.stats.matvecs - m1 == m1 - m0
+        assert np.abs(got[0] - ref[0]).max() <= 1e-12
+        assert got[1] == pytest.approx(ref[1], rel=1e-6, abs=1e-15)
+        assert np.linalg.norm(got[0] - expm(-1j * scale * h) @ psi) <= max(10 * tol, 1e-11)

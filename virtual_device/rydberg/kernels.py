@@ -41,6 +41,8 @@ __all__ = [
     "full_hpsi",
     "kernel_threads",
     "lanczos_expm",
+    "qutrit_hpsi",
+    "qutrit_krylov_args",
     "subspace_hpsi",
 ]
 
@@ -768,6 +770,39 @@ def bit_sums(states, n, weights):
 MODE_UNIFORM = 0  # full space, one coefficient on every atom (additions-only flips)
 MODE_GENERAL = 1  # full space, per-atom coefficients
 MODE_SUBSPACE = 2  # blockade subspace gather
+MODE_QUTRIT = 3  # three-level g–r–h full space (serial kernel)
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def qutrit_hpsi(u, s, prev, cprev, diag, c_ryd, c_ram, out, n):
+    """Three levels g–r–h: out = s·H u + cprev·prev; returns ⟨u, out⟩ (``out`` ≠ ``u``).
+
+    Digits 0, 1, 2 = g, r, h, the first atom most significant; c^R_i drives g↔r, c^D_i h↔g.
+    """
+    dim = u.shape[0]
+    for k in range(dim):
+        out[k] = diag[k] * u[k]
+    st = dim
+    for i in range(n):
+        st //= 3
+        a, b = c_ryd[i], c_ram[i]
+        if a == 0 and b == 0:
+            continue
+        ac, bc = np.conj(a), np.conj(b)
+        for base in range(0, dim, 3 * st):
+            for k in range(base, base + st):
+                ug = u[k]
+                ur = u[k + st]
+                uh = u[k + 2 * st]
+                out[k] += ac * ur + b * uh  # ⟨g|: c^R* from r, c^D from h
+                out[k + st] += a * ug  # ⟨r|: c^R from g
+                out[k + 2 * st] += bc * ug  # ⟨h|: c^D* from g
+    dot = 0j
+    for k in range(dim):
+        w = s * out[k] + cprev * prev[k]
+        out[k] = w
+        dot += np.conj(u[k]) * w
+    return dot
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -785,7 +820,11 @@ def _product(mode, par, u, s, prev, cprev, diag, args, out):
             return _uniform_hpsi_parallel(uf, s, pf, cprev, diag, cr, ci, of, n, cbits)
         if mode == MODE_GENERAL:
             return _full_hpsi_parallel(u, s, prev, cprev, diag, up, down, out, n, cbits)
+        if mode == MODE_QUTRIT:  # no threaded qutrit kernel: the serial one
+            return qutrit_hpsi(u, s, prev, cprev, diag, up, down, out, n)
         return _sub_hpsi_parallel(u, s, prev, cprev, diag, table, indptr, ent, out)
+    if mode == MODE_QUTRIT:
+        return qutrit_hpsi(u, s, prev, cprev, diag, up, down, out, n)
     if mode == MODE_UNIFORM:
         cb = min(cbits, n)
         uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
@@ -931,3 +970,14 @@ def subspace_krylov_args(
     none_f = np.zeros(0)
     table = subspace_table(coeffs)
     return MODE_SUBSPACE, (0.0, 0.0, none_c, none_c, table, indptr, ent, 0, 0, none_f, none_f)
+
+
+def qutrit_krylov_args(
+    c_ryd: NDArray[np.complex128], c_ram: NDArray[np.complex128], n: int
+) -> tuple[int, tuple[Any, ...]]:
+    """(mode, args) of :func:`lanczos_expm` for the three-level space (``qutrit_hpsi``)."""
+    table, indptr, ent = _no_table()
+    none_f = np.zeros(0)
+    cr = np.ascontiguousarray(c_ryd, dtype=np.complex128)
+    cd = np.ascontiguousarray(c_ram, dtype=np.complex128)
+    return MODE_QUTRIT, (0.0, 0.0, cr, cd, table, indptr, ent, n, 0, none_f, none_f)

@@ -34,6 +34,7 @@ from sequencer.register import Register
 from sequencer.sampled import SampledSequence
 from virtual_device.errors import SimulationError
 from virtual_device.rydberg.integrator import EvolutionStats, Evolver
+from virtual_device.rydberg.kernels import qutrit_hpsi, qutrit_krylov_args
 from virtual_device.rydberg.lindblad import (
     MAX_LINDBLAD_QUTRIT_ATOMS,
     QutritLiouvilleSpace,
@@ -79,34 +80,6 @@ def _qutrit_diag(inter, v_scale, d_ryd, d_ram, out, n):
                 out[k] -= b  # g: −Δ^D
                 out[k + st] -= a  # r: −Δ^R
     return out
-
-
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _qutrit_hpsi(u, s, prev, cprev, diag, c_ryd, c_ram, out, n):
-    dim = u.shape[0]
-    for k in range(dim):
-        out[k] = diag[k] * u[k]
-    st = dim
-    for i in range(n):
-        st //= 3
-        a, b = c_ryd[i], c_ram[i]
-        if a == 0 and b == 0:
-            continue
-        ac, bc = np.conj(a), np.conj(b)
-        for base in range(0, dim, 3 * st):
-            for k in range(base, base + st):
-                ug = u[k]
-                ur = u[k + st]
-                uh = u[k + 2 * st]
-                out[k] += ac * ur + b * uh  # ⟨g|: c^R* from r, c^D from h
-                out[k + st] += a * ug  # ⟨r|: c^R from g
-                out[k + 2 * st] += bc * ug  # ⟨h|: c^D* from g
-    dot = 0j
-    for k in range(dim):
-        w = s * out[k] + cprev * prev[k]
-        out[k] = w
-        dot += np.conj(u[k]) * w
-    return dot
 
 
 class QutritSpace:
@@ -187,7 +160,7 @@ class QutritSpace:
         """
         c_ryd, c_ram = self._split(coeffs)
         return complex(
-            _qutrit_hpsi(
+            qutrit_hpsi(
                 u,
                 float(s),
                 prev,
@@ -199,6 +172,11 @@ class QutritSpace:
                 self.n_atoms,
             )
         )
+
+    def krylov_args(self, coeffs: NDArray[np.complex128]) -> tuple[int, tuple[Any, ...]] | None:
+        """The arguments of the compiled Lanczos loop (:func:`.kernels.lanczos_expm`)."""
+        c_ryd, c_ram = self._split(coeffs)
+        return qutrit_krylov_args(c_ryd, c_ram, self.n_atoms)
 
     def apply_drive(
         self,
