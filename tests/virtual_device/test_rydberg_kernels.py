@@ -294,3 +294,40 @@ def test_compiled_lanczos_runs_the_three_level_space_as_the_python_loop():
         assert np.abs(got[0] - ref[0]).max() <= 1e-12
         assert got[1] == pytest.approx(ref[1], rel=1e-6, abs=1e-15)
         assert np.linalg.norm(got[0] - expm(-1j * scale * h) @ psi) <= max(10 * tol, 1e-11)
+
+
+def test_threaded_qutrit_product_and_run_equal_the_serial_ones():
+    import numba
+
+    from virtual_device.rydberg.three_level import QutritSpace
+
+    rng = np.random.default_rng(8)
+    n = 10  # 3^10 = 59,049 amplitudes: above PARALLEL_MIN, so threads="auto"/2 may use them
+    coords = np.stack([np.arange(n) * 6.0, rng.normal(0, 0.3, n)], 1)
+    space = QutritSpace(pair_interactions(coords, C6))
+    u, prev = cvec(rng, space.dim), cvec(rng, space.dim)
+    diag = rng.normal(size=space.dim)
+    c_ryd, c_ram = cvec(rng, n), cvec(rng, n)
+    c_ram[3] = 0.0  # an atom without Raman drive
+    serial, threaded = np.empty_like(u), np.empty_like(u)
+    d1 = kernels.qutrit_hpsi(u, 0.3, prev, -0.2, diag, c_ryd, c_ram, serial, n)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        d2 = kernels._qutrit_hpsi_parallel(u, 0.3, prev, -0.2, diag, c_ryd, c_ram, threaded, n)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(threaded, serial)  # each amplitude: the same operations
+    assert d2 == pytest.approx(d1, rel=1e-12)  # ⟨u, out⟩: the sum in another order
+    t = 40
+    amp = np.tile(np.linspace(2.0, 8.0, t), (n, 1))
+    det = np.tile(np.linspace(-5.0, 5.0, t), (n, 1))
+    kw = dict(
+        basis="all", register=coords, amplitude=amp, detuning=det, phase=np.zeros((n, t)),
+        raman_amplitude=amp / 2, raman_detuning=det / 3, raman_phase=np.zeros((n, t)),
+        interaction_coeff=C6, tolerance=1e-8, progress=False,
+    )  # fmt: skip
+    one = simulate(threads=1, **kw)
+    two = simulate(threads=2, **kw)
+    assert one.matvecs == two.matvecs
+    np.testing.assert_allclose(two.qutrit_state, one.qutrit_state, rtol=0, atol=1e-12)

@@ -770,7 +770,30 @@ def bit_sums(states, n, weights):
 MODE_UNIFORM = 0  # full space, one coefficient on every atom (additions-only flips)
 MODE_GENERAL = 1  # full space, per-atom coefficients
 MODE_SUBSPACE = 2  # blockade subspace gather
-MODE_QUTRIT = 3  # three-level g–r–h full space (serial kernel)
+MODE_QUTRIT = 3  # three-level g–r–h full space
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _qutrit_span(u, out, a, b, st, k0, k1):
+    """Atom with stride ``st``: its flips for the g-digit indices k0 … k1 − 1 of one block."""
+    ac, bc = np.conj(a), np.conj(b)
+    for k in range(k0, k1):
+        ug = u[k]
+        ur = u[k + st]
+        uh = u[k + 2 * st]
+        out[k] += ac * ur + b * uh  # ⟨g|: c^R* from r, c^D from h
+        out[k + st] += a * ug  # ⟨r|: c^R from g
+        out[k + 2 * st] += bc * ug  # ⟨h|: c^D* from g
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _qutrit_finish(u, s, prev, cprev, out, k0, k1):
+    dot = 0j
+    for k in range(k0, k1):
+        w = s * out[k] + cprev * prev[k]
+        out[k] = w
+        dot += np.conj(u[k]) * w
+    return dot
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -788,21 +811,36 @@ def qutrit_hpsi(u, s, prev, cprev, diag, c_ryd, c_ram, out, n):
         a, b = c_ryd[i], c_ram[i]
         if a == 0 and b == 0:
             continue
-        ac, bc = np.conj(a), np.conj(b)
         for base in range(0, dim, 3 * st):
-            for k in range(base, base + st):
-                ug = u[k]
-                ur = u[k + st]
-                uh = u[k + 2 * st]
-                out[k] += ac * ur + b * uh  # ⟨g|: c^R* from r, c^D from h
-                out[k + st] += a * ug  # ⟨r|: c^R from g
-                out[k + 2 * st] += bc * ug  # ⟨h|: c^D* from g
-    dot = 0j
-    for k in range(dim):
-        w = s * out[k] + cprev * prev[k]
-        out[k] = w
-        dot += np.conj(u[k]) * w
-    return dot
+            _qutrit_span(u, out, a, b, st, base, base + st)
+    return _qutrit_finish(u, s, prev, cprev, out, 0, dim)
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _qutrit_hpsi_parallel(u, s, prev, cprev, diag, c_ryd, c_ram, out, n):
+    """:func:`qutrit_hpsi` with threads: per atom one launch over (block, chunk) tasks."""
+    dim = u.shape[0]
+    nbk = (dim + _BLOCK - 1) // _BLOCK
+    for t in prange(nbk):
+        for k in range(t * _BLOCK, min(dim, (t + 1) * _BLOCK)):
+            out[k] = diag[k] * u[k]
+    st = dim
+    for i in range(n):
+        st //= 3
+        a, b = c_ryd[i], c_ram[i]
+        if a == 0 and b == 0:
+            continue
+        blocks = dim // (3 * st)
+        chunk = min(st, _BLOCK)
+        per = (st + chunk - 1) // chunk
+        for q in prange(blocks * per):
+            base = (q // per) * 3 * st
+            k0 = base + (q % per) * chunk
+            _qutrit_span(u, out, a, b, st, k0, min(k0 + chunk, base + st))
+    dots = np.zeros(nbk, dtype=np.complex128)
+    for t in prange(nbk):
+        dots[t] = _qutrit_finish(u, s, prev, cprev, out, t * _BLOCK, min(dim, (t + 1) * _BLOCK))
+    return dots.sum()
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -820,8 +858,8 @@ def _product(mode, par, u, s, prev, cprev, diag, args, out):
             return _uniform_hpsi_parallel(uf, s, pf, cprev, diag, cr, ci, of, n, cbits)
         if mode == MODE_GENERAL:
             return _full_hpsi_parallel(u, s, prev, cprev, diag, up, down, out, n, cbits)
-        if mode == MODE_QUTRIT:  # no threaded qutrit kernel: the serial one
-            return qutrit_hpsi(u, s, prev, cprev, diag, up, down, out, n)
+        if mode == MODE_QUTRIT:
+            return _qutrit_hpsi_parallel(u, s, prev, cprev, diag, up, down, out, n)
         return _sub_hpsi_parallel(u, s, prev, cprev, diag, table, indptr, ent, out)
     if mode == MODE_QUTRIT:
         return qutrit_hpsi(u, s, prev, cprev, diag, up, down, out, n)
