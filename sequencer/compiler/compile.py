@@ -565,36 +565,34 @@ def _synth_explicit(
         all_stats.append(stats)
         if ranges is not None and d.channel in ranges.covered:
             ranges.add(d.channel, cov_lo, cov_hi, int(stats[:, 4].sum()))
-    if not any(_refused(st, stats, alpha, awg) for st, stats in zip(states, all_stats)):
-        for st, stats in zip(states, all_stats):  # nothing to refuse: the sums at once
-            if alpha[id(st)] < 1.0:
-                st.clipped += int(stats[:, 1].sum())
-            st.max_quant = max(st.max_quant, float(stats[:, 3].max()))
-            st.peak_amp = max(st.peak_amp, float(stats[:, 0].max()), 0.0)
-            st.max_code = max(st.max_code, int(stats[:, 2].max()))
-        return
-    for k in range(all_stats[0].shape[0] if all_stats else 0):
-        for st, stats in zip(states, all_stats):
-            d = st.drive
-            amp_max, under, code_max, quant = (float(x) for x in stats[k, :4])
-            if alpha[id(st)] < 1.0:
-                if amp_max > d.aom.rf_amplitude_max_v:
+    # refusals chunk by chunk, channel by channel (pre-emphasis overshoot before the code
+    # range), as the numpy formulation raised them; walked only if some chunk calls for one
+    if any(_refused(st, stats, alpha, awg) for st, stats in zip(states, all_stats)):
+        for k in range(all_stats[0].shape[0]):
+            for st, stats in zip(states, all_stats):
+                d = st.drive
+                amp_max, code_max = float(stats[k, 0]), float(stats[k, 2])
+                if alpha[id(st)] < 1.0 and amp_max > d.aom.rf_amplitude_max_v:
                     raise HardwareLimitError(
                         f"channel {d.channel!r}: pre-emphasis needs RF amplitude "
                         f"{amp_max:.6g} V, above the limit of AOM {d.aom.name!r} "
                         f"(0..{d.aom.rf_amplitude_max_v} V); slow the pulse edges or turn "
                         "pre-emphasis off"
                     )
-                # undershoot below 0 V is not representable: clipped, and counted in the budget
-                st.clipped += int(under)
-            if code_max > awg.max_code:
-                raise HardwareLimitError(
-                    f"DAC code {code_max:.0f} outside ±{awg.max_code}; "
-                    "RF amplitude exceeds the AWG full scale"
-                )
-            st.max_quant = max(st.max_quant, quant)
-            st.peak_amp = max(st.peak_amp, amp_max, 0.0)
-            st.max_code = max(st.max_code, int(code_max))
+                if code_max > awg.max_code:
+                    raise HardwareLimitError(
+                        f"DAC code {code_max:.0f} outside ±{awg.max_code}; "
+                        "RF amplitude exceeds the AWG full scale"
+                    )
+    for st, stats in zip(states, all_stats):
+        if stats.shape[0] == 0:
+            continue
+        if alpha[id(st)] < 1.0:
+            # undershoot below 0 V is not representable: clipped, and counted in the budget
+            st.clipped += int(stats[:, 1].sum())
+        st.max_quant = max(st.max_quant, float(stats[:, 3].max()))
+        st.peak_amp = max(st.peak_amp, float(stats[:, 0].max()), 0.0)
+        st.max_code = max(st.max_code, int(stats[:, 2].max()))
 
 
 def _refused(
