@@ -25,11 +25,13 @@ argument carries ≤ 2.3·10⁻¹³ cycles of rounding within a 32 Ki-sample chu
 scale of a 16-bit DAC (32767 codes) that is < 10⁻⁸ LSB of amplitude error — the numpy path's
 float32 cos was ≈ 10⁻² LSB.
 
-The parallel driver first sums each chunk's phase steps (prange), prefix-sums the chunk
-start phases serially, then synthesises the chunks (prange). The per-chunk sums are the very
-same float operations, in the same order, as the synthesis pass's own running sum, so the
-parallel and the serial driver give bit-identical codes and the phase is continuous across
-chunk boundaries to the last bit.
+Two parallel drivers. With two threads, the split driver runs two tasks in one launch: the
+first synthesises from the start, the second first sums the first's phase steps, then
+synthesises the rest. With more, the two-pass driver sums each chunk's phase steps (prange),
+prefix-sums the chunk start phases serially, then synthesises the chunks (prange). The
+per-chunk sums are the very same float operations, in the same order, as the synthesis
+pass's own running sum, so every driver gives the serial codes bit for bit and the phase is
+continuous across chunk boundaries to the last bit.
 """
 
 from __future__ import annotations
