@@ -12,7 +12,6 @@ from control.cli import CliError
 # Pulser NoiseModel fields we accept only when they are off (zero, empty or null).
 _PULSER_FIELDS_OFF_ONLY = {
     "depolarizing_rate",
-    "hyperfine_dephasing_rate",
     "detuning_sigma",
     "detuning_hf_psd",
     "detuning_hf_omegas",

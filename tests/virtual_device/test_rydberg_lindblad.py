@@ -10,6 +10,7 @@ from functools import reduce
 
 import numpy as np
 import pytest
+from rydberg_refs import liouvillian
 from scipy.linalg import expm
 from threadpoolctl import threadpool_limits
 
@@ -43,16 +44,6 @@ def kron_all(ops):
 def local(op, i, n, dim=2):
     """``op`` on atom i (first atom leftmost in the Kronecker product)."""
     return kron_all([op if k == i else np.eye(dim) for k in range(n)])
-
-
-def liouvillian(h, collapse):
-    """Row-major vec: vec(AρB) = (A ⊗ Bᵀ) vec ρ."""
-    eye = np.eye(h.shape[0])
-    out = -1j * (np.kron(h, eye) - np.kron(eye, h.T))
-    for op in collapse:
-        ld = op.conj().T @ op
-        out += np.kron(op, op.conj()) - 0.5 * np.kron(ld, eye) - 0.5 * np.kron(eye, ld.T)
-    return out
 
 
 @threadpool_limits.wrap(limits=1, user_api="blas")  # small matrices: threads only cost

@@ -10,10 +10,16 @@ path) and, per atom i, the collapse operators our Monte-Carlo trajectories unrav
 * dephasing (``dephasing_rate`` γ_φ, 1/µs): √(2γ_φ)·|r⟩⟨r|_i (Pulser's; the trajectories use
   the equivalent √(γ_φ/2)·σᶻ_i, the same master equation). On ρ_ab (a, b basis states) it
   multiplies by −γ_φ·#{atoms where a and b differ in being excited};
-* relaxation (``relaxation_rate`` γ_r, 1/µs): √γ_r·|g⟩⟨r|_i, r → g.
+* relaxation (``relaxation_rate`` γ_r, 1/µs): √γ_r·|g⟩⟨r|_i, r → g;
+* hyperfine dephasing (``hyperfine_dephasing_rate`` γ_h, 1/µs; three levels): √(2γ_h)·|h⟩⟨h|_i,
+  Pulser's operator and factor (pulser-core 1.9.1, ``pulser/_hamiltonian_data/
+  hamiltonian_data.py``, ``_build_local_collapse_operators``). On ρ_ab it multiplies by
+  −γ_h·#{atoms where a and b differ in being in h}: the g–h coherence decays as e^{−γ_h t}.
 
-In the two-level digital basis the same operators act on the level that reads 1 (h), as in
-the trajectory code; in the three-level basis (g, r, h) on r.
+In the two-level digital basis the dephasing acts on the level that reads 1 (h), as in the
+trajectory code, with the rate ``hyperfine_dephasing_rate`` (the caller resolves the rates
+as Pulser: see ``simulate._two_level_noise``); in the three-level basis (g, r, h) dephasing
+and relaxation act on r, hyperfine dephasing on h.
 
 Numerics. The generator 𝓛(t) is linear in the drive, so the state-vector integrator's scheme
 carries over unchanged (:class:`LindbladEvolver` subclasses
@@ -31,13 +37,13 @@ and the three-level case use compiled passes on the d×d matrix.
 
 Error. Local errors are measured in the Frobenius norm ‖·‖_F of ρ (the 2-norm of vec ρ). The
 exact flow does not expand ‖·‖_F when there is no relaxation (its Hamiltonian part is
-unitary, the dephasing part a self-adjoint negative operator); relaxation can, by at most
-e^{Nγ_r t/4} over t, and every CPTP flow contracts the trace norm, ‖·‖_F ≤ ‖·‖₁ ≤ √d‖·‖_F, so an
-error made at any time grows by at most A = min(e^{Nγ_r T/4}, √d) by the end (T the duration,
-d = 2^N or 3^N). The integrator runs at ``tolerance / A`` and reports ``error_estimate`` = A × (sum
-of local estimates), an estimated bound on ‖ρ − ρ_exact‖_F; every probability ρ_ss is then
-off by at most that. ρ is made exactly Hermitian after every block (a projection that cannot
-increase the error).
+unitary, the dephasing parts, of r and of h, self-adjoint negative operators); relaxation
+can, by at most e^{Nγ_r t/4} over t, and every CPTP flow contracts the trace norm,
+‖·‖_F ≤ ‖·‖₁ ≤ √d‖·‖_F, so an error made at any time grows by at most A = min(e^{Nγ_r T/4}, √d)
+by the end (T the duration, d = 2^N or 3^N). The integrator runs at ``tolerance / A`` and
+reports ``error_estimate`` = A × (sum of local estimates), an estimated bound on
+‖ρ − ρ_exact‖_F; every probability ρ_ss is then off by at most that. ρ is made exactly
+Hermitian after every block (a projection that cannot increase the error).
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ _M_MAX = 40  # largest Arnoldi basis before the exponential is split further
 _PIECE_RADIUS = 8.0  # spectral radius bound of one exponential piece (typically ≤ 10 vectors)
 _REORTH = 0.5  # second Gram–Schmidt pass when a step loses more than this of its norm
 R_DIGIT = 1  # the digit of r in a qutrit index (three_level: 0 = g, 1 = r, 2 = h)
+H_DIGIT = 2  # the digit of h
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
@@ -162,14 +169,19 @@ def _liouville_two_level(rho, diag, c, deph, relax, pc, n, out):
 # Three levels: 𝓐ρ for Hermitian ρ (every Arnoldi vector is: 𝓐 maps Hermitian matrices to
 # Hermitian ones and the Gram–Schmidt coefficients are real). Then ρA = (Aρ)†, so −i[A, ρ] =
 # −i(M − M†) with M = Aρ: row operations only (contiguous rows), then one pass over 32 × 32
-# tiles for the transpose, with the dephasing and the anticommutator of relaxation; the
-# relaxation jumps σ⁻ρσ⁺ are a last pass.
+# tiles for the transpose, with both dephasings (diagonal in the basis: D[√(2γ) P] multiplies
+# ρ_ab by −γ·(P_a − P_b)², per atom) and the anticommutator of relaxation; the relaxation
+# jumps σ⁻ρσ⁺ are a last pass.
 _TILE = 32
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _hermitian_part(m_work, rho, rmask, pc, deph, half_relax, out):
-    """Set out = −i(M − M†) − (deph·#(r differs) + ½relax·(#r(a) + #r(b)))·ρ, tile by tile."""
+def _hermitian_part(m_work, rho, rmask, hmask, pc, deph, hdeph, half_relax, out):
+    """Set out = −i(M − M†) − damp·ρ, tile by tile.
+
+    damp = deph·#(r differs) + hdeph·#(h differs) + ½relax·(#r(a) + #r(b)); ``hmask``: the
+    atoms in h, as ``rmask`` for r (read only if hdeph ≠ 0).
+    """
     d = rho.shape[0]
     for a0 in range(0, d, _TILE):
         a1 = min(a0 + _TILE, d)
@@ -178,19 +190,35 @@ def _hermitian_part(m_work, rho, rmask, pc, deph, half_relax, out):
             for a in range(a0, a1):
                 ma = rmask[a]
                 ha = half_relax * pc[ma]
-                for b in range(b0, b1):
-                    mb = rmask[b]
-                    damp = deph * pc[ma ^ mb] + ha + half_relax * pc[mb]
-                    x = m_work[a, b] - np.conj(m_work[b, a])
-                    out[a, b] = complex(x.imag, -x.real) - damp * rho[a, b]
+                if hdeph == 0.0:
+                    for b in range(b0, b1):
+                        mb = rmask[b]
+                        damp = deph * pc[ma ^ mb] + ha + half_relax * pc[mb]
+                        x = m_work[a, b] - np.conj(m_work[b, a])
+                        out[a, b] = complex(x.imag, -x.real) - damp * rho[a, b]
+                else:
+                    qa = hmask[a]
+                    for b in range(b0, b1):
+                        mb = rmask[b]
+                        damp = (
+                            deph * pc[ma ^ mb]
+                            + ha
+                            + half_relax * pc[mb]
+                            + hdeph * pc[qa ^ hmask[b]]
+                        )
+                        x = m_work[a, b] - np.conj(m_work[b, a])
+                        out[a, b] = complex(x.imag, -x.real) - damp * rho[a, b]
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _liouville_qutrit(rho, diag, c_ryd, c_ram, deph, relax, rmask, pc, n, m_work, out):
+def _liouville_qutrit(
+    rho, diag, c_ryd, c_ram, deph, relax, hdeph, rmask, hmask, pc, n, m_work, out
+):
     """Set out = 𝓐ρ for Hermitian ρ in the 3^N space (digits 0 = g, 1 = r, 2 = h).
 
-    A = diag + Σ_i (c^R_i |r⟩⟨g| + c^D_i |g⟩⟨h| + h.c.); dephasing √(2·deph)|r⟩⟨r|_i and
-    relaxation √relax |g⟩⟨r|_i per atom. ``rmask[s]``: bit mask of the atoms in r in state s.
+    A = diag + Σ_i (c^R_i |r⟩⟨g| + c^D_i |g⟩⟨h| + h.c.); dephasing √(2·deph)|r⟩⟨r|_i,
+    relaxation √relax |g⟩⟨r|_i and hyperfine dephasing √(2·hdeph)|h⟩⟨h|_i per atom.
+    ``rmask[s]``/``hmask[s]``: bit masks of the atoms in r/in h in state s.
     (Aρ) on rows: ⟨g| gets c^R* ρ_r + c^D ρ_h, ⟨r| gets c^R ρ_g, ⟨h| gets c^D* ρ_g.
     """
     d = diag.shape[0]
@@ -216,7 +244,7 @@ def _liouville_qutrit(rho, diag, c_ryd, c_ram, deph, relax, rmask, pc, n, m_work
                 f = np.conj(cd)
                 for b in range(d):
                     m_work[a, b] += f * rho[a - 2 * st, b]
-    _hermitian_part(m_work, rho, rmask, pc, deph, 0.5 * relax, out)
+    _hermitian_part(m_work, rho, rmask, hmask, pc, deph, hdeph, 0.5 * relax, out)
     if relax != 0.0:
         st = d
         for _ in range(n):  # atoms, first = most significant digit
@@ -400,8 +428,9 @@ class QutritLiouvilleSpace:
         pair_v: NDArray[np.float64],
         dephasing_rate: float = 0.0,
         relaxation_rate: float = 0.0,
+        hyperfine_dephasing_rate: float = 0.0,
     ) -> None:
-        """``pair_v``: C6/r⁶ (rad/µs), shape (N, N); rates in 1/µs (on r, r → g)."""
+        """``pair_v``: C6/r⁶ (rad/µs), shape (N, N); rates in 1/µs (on r, r → g, on h)."""
         from virtual_device.rydberg.three_level import QutritSpace
 
         n = pair_v.shape[0]
@@ -416,9 +445,12 @@ class QutritLiouvilleSpace:
         self.dim = self.hilbert_dim**2
         self.dephasing_rate = float(dephasing_rate)
         self.relaxation_rate = float(relaxation_rate)
-        # bit mask of the atoms in r (first atom = most significant bit), for every state
+        self.hyperfine_dephasing_rate = float(hyperfine_dephasing_rate)
+        # bit masks of the atoms in r and in h (first atom = most significant bit), per state
         digits = np.arange(self.hilbert_dim)[:, None] // 3 ** np.arange(n - 1, -1, -1) % 3
-        self._rmask = np.ascontiguousarray((digits == R_DIGIT) @ (1 << np.arange(n - 1, -1, -1)))
+        bits = 1 << np.arange(n - 1, -1, -1)
+        self._rmask = np.ascontiguousarray((digits == R_DIGIT) @ bits)
+        self._hmask = np.ascontiguousarray((digits == H_DIGIT) @ bits)
         self._pc = _popcounts(1 << n)
         self._work = np.empty((self.hilbert_dim, self.hilbert_dim), dtype=np.complex128)
 
@@ -446,7 +478,9 @@ class QutritLiouvilleSpace:
             np.ascontiguousarray(c[n:]),
             self.dephasing_rate * duration_us,
             self.relaxation_rate * duration_us,
+            self.hyperfine_dephasing_rate * duration_us,
             self._rmask,
+            self._hmask,
             self._pc,
             n,
             self._work,
@@ -468,10 +502,12 @@ class QutritLiouvilleSpace:
     ) -> float:
         """Upper bound on the spectral radius of 𝓐, as :meth:`LiouvilleSpace.radius_bound`.
 
-        Per atom the drive's norm is at most |c^R| + |c^D|.
+        Per atom the drive's norm is at most |c^R| + |c^D|, and the dissipator's at most
+        γ_φ + γ_h + γ_r (ρ_rh is damped at γ_φ + γ_h + γ_r/2).
         """
         spread = float(diag.max() - diag.min()) + 2.0 * float(np.abs(coeffs).sum())
-        return spread + self.n_atoms * (self.dephasing_rate + self.relaxation_rate) * duration_us
+        rates = self.dephasing_rate + self.hyperfine_dephasing_rate + self.relaxation_rate
+        return spread + self.n_atoms * rates * duration_us
 
     def populations(self, rho: NDArray[np.complex128]) -> NDArray[np.float64]:
         """The diagonal ρ_ss (real part), length 3^N."""
@@ -499,7 +535,8 @@ def amplification_bound(
 ) -> float:
     """A = min(e^{Nγ_r T/4}, √d), d = levels^N: how much the exact flow can grow a ‖·‖_F error.
 
-    See the module docstring; 1 without relaxation. ``duration_us``: T, the whole evolution.
+    See the module docstring; 1 without relaxation (both dephasings only contract ‖·‖_F, so
+    they do not enter). ``duration_us``: T, the whole evolution.
     """
     if relaxation_rate <= 0:
         return 1.0

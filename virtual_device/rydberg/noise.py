@@ -15,9 +15,9 @@ class NoiseModel(BaseModel):
     """Stochastic and SPAM noise, named as in ``pulser.NoiseModel`` so settings carry over.
 
     Every quantity defaults to "off". Parameters that vary from shot to shot (state preparation,
-    atom loss, Doppler, amplitude fluctuation, dephasing and relaxation jumps) are drawn anew
-    for each of ``runs`` noise realisations and the results are averaged; readout errors are
-    applied exactly to probabilities and per shot when sampling.
+    atom loss, Doppler, amplitude fluctuation, dephasing, hyperfine dephasing and relaxation
+    jumps) are drawn anew for each of ``runs`` noise realisations and the results are averaged;
+    readout errors are applied exactly to probabilities and per shot when sampling.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -42,6 +42,17 @@ class NoiseModel(BaseModel):
     )
     dephasing_rate: float = Field(0.0, ge=0.0, description="Rydberg dephasing rate, 1/µs")
     relaxation_rate: float = Field(0.0, ge=0.0, description="Rydberg → ground decay rate, 1/µs")
+    # Pulser's collapse operator √(2γ)·|h⟩⟨h| per atom, added only when h is in the basis
+    # (pulser-core 1.9.1, pulser/_hamiltonian_data/hamiltonian_data.py,
+    # HamiltonianData._build_local_collapse_operators): the g–h coherence decays as e^{−γt}.
+    hyperfine_dephasing_rate: float = Field(
+        0.0,
+        ge=0.0,
+        description=(
+            "hyperfine (g–h) dephasing rate, 1/µs: √(2γ)|h⟩⟨h| per atom, as Pulser; acts in "
+            "runs with the h level (basis 'all' or 'digital'), ignored in 'ground-rydberg'"
+        ),
+    )
     atom_loss_prob: float = Field(
         0.0,
         ge=0.0,
@@ -66,6 +77,7 @@ class NoiseModel(BaseModel):
                 self.temperature,
                 self.amp_sigma,
                 self.dephasing_rate,
+                self.hyperfine_dephasing_rate,
                 self.relaxation_rate,
                 self.atom_loss_prob,
             )
@@ -76,7 +88,8 @@ class NoiseModel(BaseModel):
         """Whether some noise is drawn per realisation (not a master-equation term).
 
         State preparation, atom loss, Doppler and amplitude noise; ``method="lindblad"``
-        averages ``runs`` realisations only then (dephasing and relaxation are exact there).
+        averages ``runs`` realisations only then (dephasing, hyperfine dephasing and relaxation
+        are exact there).
         """
         return any(
             v > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -210,8 +211,11 @@ def simulate(
     ``raman_detuning``/``raman_phase`` (Raman, h↔g); ``measure`` "ground-rydberg" (1 = r) or
     "digital" (1 = h; default: the sequence's measurement basis, else "digital" as Pulser).
     It returns a :class:`~.three_level.ThreeLevelResult`; every noise kind as in two levels
-    (Doppler on the Rydberg transition, dephasing of r, r → g relaxation); no
-    ``subspace_cutoff``.
+    (Doppler on the Rydberg transition, dephasing of r, r → g relaxation), plus
+    ``noise.hyperfine_dephasing_rate`` (Pulser's √(2γ)|h⟩⟨h|); no ``subspace_cutoff``. In two
+    levels, as Pulser: in ``"digital"`` it is the dephasing (of h; ``dephasing_rate``, of r,
+    is ignored with a warning, ``relaxation_rate`` refused), in ``"ground-rydberg"`` it is
+    ignored. ``"digital"`` has Pulser's Raman term Ω/2 (e^{-iφ}|h⟩⟨g| + h.c.) − Δ|g⟩⟨g|.
 
     ``method``: ``"state-vector"`` (default) evolves amplitudes; dephasing and relaxation are
     Monte-Carlo trajectories averaged over ``noise.runs``. ``"lindblad"`` evolves the density
@@ -309,7 +313,7 @@ def _simulate(
     if measure not in (None, basis):
         raise SimulationError(f"measure={measure!r} needs basis='all'; got basis={basis!r}")
     t_start = time.perf_counter()
-    noise = noise or NoiseModel()
+    noise = _two_level_noise(noise or NoiseModel(), basis)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     # -- inputs ------------------------------------------------------------------------
@@ -398,8 +402,14 @@ def _simulate(
             if noise.temperature > 0:
                 det = det + rng.normal(0.0, noise.doppler_sigma, size=n)[:, None]
             coeff = 0.5 * amp * np.exp(1j * ph)
-            coeff[inactive] = 0.0
             det = np.array(det)
+            if basis == "digital":
+                # Pulser's digital term, as the three-level Raman one: Ω/2 (e^{-iφ}|h⟩⟨g| +
+                # h.c.) − Δ|g⟩⟨g|. On the qubit {g, h = 1} that is this H with φ → −φ and
+                # Δ → −Δ, up to the global phase of −Δ·1 (Doppler included, as Pulser adds it)
+                coeff = np.conj(coeff)
+                det = -det
+            coeff[inactive] = 0.0
             det[inactive] = 0.0
             v = pair_v.copy()
             v[inactive, :] = 0.0
@@ -511,6 +521,39 @@ def _simulate(
     )
 
 
+def _two_level_noise(noise: NoiseModel, basis: str) -> NoiseModel:
+    """``noise`` resolved for a two-level run as Pulser does.
+
+    Pulser (pulser-core 1.9.1, ``pulser/_hamiltonian_data/hamiltonian_data.py``,
+    ``_build_local_collapse_operators``) adds √(2γ)·|s⟩⟨s| per atom for each level s of the
+    basis that has a rate: r with ``dephasing_rate``, h with ``hyperfine_dephasing_rate``.
+    So in ``"ground-rydberg"`` (g, r) the hyperfine rate is ignored; in ``"digital"`` (g, h)
+    the dephasing is the hyperfine rate on h (which reads 1, the level our
+    ``dephasing_rate`` acts on in two levels), a ``dephasing_rate`` is ignored (with a
+    warning: there is no r), and relaxation (r → g) is refused, as Pulser refuses it.
+    """
+    if basis != "digital":
+        if noise.hyperfine_dephasing_rate == 0:
+            return noise
+        return noise.model_copy(update={"hyperfine_dephasing_rate": 0.0})
+    if noise.relaxation_rate > 0:
+        raise SimulationError(
+            f"relaxation_rate={noise.relaxation_rate} (r → g) needs the Rydberg level; a "
+            "'digital' (g–h) run has none (Pulser refuses it too): set it to 0, or simulate "
+            "basis='all'"
+        )
+    if noise.dephasing_rate > 0:
+        warnings.warn(
+            f"dephasing_rate={noise.dephasing_rate} acts on the Rydberg level, which a "
+            "'digital' (g–h) run does not have: ignored, as Pulser does; the g–h qubit "
+            "dephases with hyperfine_dephasing_rate",
+            stacklevel=4,
+        )
+    return noise.model_copy(
+        update={"dephasing_rate": noise.hyperfine_dephasing_rate, "hyperfine_dephasing_rate": 0.0}
+    )
+
+
 class _ThresholdCrossed(Exception):
     """Raised from a block callback: the trajectory's norm² fell below its jump threshold."""
 
@@ -543,18 +586,26 @@ def _run_one(
     psi = space.ground_state()
     obs = observe if observe is not None else space.occupations
     occ = np.zeros((len(record), *np.shape(obs(np.abs(psi) ** 2))))
-    # Dephasing: D[√(2γ) n] = D[√(γ/2) σz], whose jump rate γ/2 per atom does not depend on
-    # the state, so jump times are a Poisson process drawn up front (rounded to the ns grid).
+    # Dephasing: D[√(2γ) P] = D[√(γ/2) (1 − 2P)] for a projector P (P = n: σz), whose jump
+    # rate γ/2 per atom does not depend on the state, so jump times are a Poisson process drawn
+    # up front (rounded to the ns grid). Rydberg dephasing (P = |r⟩⟨r|, or |h⟩⟨h| in the
+    # digital basis), then hyperfine dephasing (P = |h⟩⟨h|, three-level spaces only: the
+    # two-level entry point folds it into dephasing_rate or drops it, see _two_level_noise).
     stops = set(record)
-    dephasing_jumps: dict[int, list[int]] = {}
-    if noise.dephasing_rate > 0:
-        rate = noise.dephasing_rate / 2 * n  # per µs
+    dephasing_jumps: dict[int, list[tuple[int, str]]] = {}
+    for kind, gamma in (
+        ("dephasing", noise.dephasing_rate),
+        ("hyperfine_dephasing", noise.hyperfine_dephasing_rate),
+    ):
+        if gamma <= 0:
+            continue
+        rate = gamma / 2 * n  # per µs
         n_jumps = rng.poisson(rate * t_total * 1e-3)
         for t_j, atom in zip(
             np.sort(rng.integers(1, t_total, size=n_jumps)), rng.integers(0, n, size=n_jumps)
         ):
-            dephasing_jumps.setdefault(int(t_j), []).append(int(atom))
-        stops |= set(dephasing_jumps)
+            dephasing_jumps.setdefault(int(t_j), []).append((int(atom), kind))
+    stops |= set(dephasing_jumps)
     relax = noise.relaxation_rate > 0
     threshold = rng.random() if relax else 0.0
     is_subspace = isinstance(space, BlockadeSubspace)
@@ -625,9 +676,9 @@ def _run_one(
                 if bar is not None:
                     bar.advance(task, t - hit.k0)  # type: ignore[arg-type]
         t = stop
-        for atom in dephasing_jumps.get(stop, []):
-            space.apply_jump(psi, atom, "dephasing")
-            stats.jumps.append((stop, atom, "dephasing"))
+        for atom, kind in dephasing_jumps.get(stop, []):
+            space.apply_jump(psi, atom, kind)
+            stats.jumps.append((stop, atom, kind))
         if ri < len(record) and record[ri] == stop:
             p = np.abs(psi) ** 2
             occ[ri] = obs(p / p.sum())

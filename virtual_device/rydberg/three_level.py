@@ -221,17 +221,22 @@ class QutritSpace:
         return out
 
     def apply_jump(self, psi: NDArray[np.complex128], atom: int, kind: str) -> None:
-        """Apply 1 − 2|r⟩⟨r| (``"dephasing"``) or |g⟩⟨r| (``"relaxation"``) on ``atom``.
+        """Apply a quantum jump on ``atom``, in place (see :func:`~.simulate._run_one`).
 
-        In place; the trajectory code's jumps (see :func:`~.simulate._run_one`).
+        ``"dephasing"``: 1 − 2|r⟩⟨r|; ``"hyperfine_dephasing"``: 1 − 2|h⟩⟨h| (both at rate
+        γ/2, the unravelling of Pulser's √(2γ)|·⟩⟨·|); ``"relaxation"``: |g⟩⟨r|.
         """
         v = psi.reshape(3**atom, 3, -1)
         if kind == "dephasing":
             v[:, R, :] *= -1.0
-        else:
+        elif kind == "hyperfine_dephasing":
+            v[:, H, :] *= -1.0
+        elif kind == "relaxation":
             v[:, G, :] = v[:, R, :]
             v[:, R, :] = 0.0
             v[:, H, :] = 0.0
+        else:
+            raise SimulationError(f"unknown quantum jump {kind!r}")
 
     def ground_state(self) -> NDArray[np.complex128]:
         """|gg…g⟩."""
@@ -459,7 +464,12 @@ def simulate_three_level(
                 assert rho_sum is not None
                 lspace = lspace_cache.get(key)
                 if lspace is None:
-                    lspace = QutritLiouvilleSpace(v, noise.dephasing_rate, noise.relaxation_rate)
+                    lspace = QutritLiouvilleSpace(
+                        v,
+                        noise.dephasing_rate,
+                        noise.relaxation_rate,
+                        noise.hyperfine_dephasing_rate,
+                    )
                     lspace_cache[key] = lspace
                 rho, seen, stats = evolve_density_matrix(
                     lspace,
