@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 CHUNK_SAMPLES = 1 << 15  # AWG samples per chunk (the unit of parallel work and of checks)
-_BLOCK = 1024  # samples per sub-block inside a chunk (its scratch stays in L1)
+_BLOCK = 4096  # samples per sub-block inside a chunk (its scratch, 160 KiB, stays in L2)
 
 # asin(z) = z + z w P(w), w = z², z ∈ [0, 1/2]: Chebyshev fit of degree 10 (|err| ≤ 5e-16)
 _A0 = 0.1666666666666698
