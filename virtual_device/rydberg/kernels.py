@@ -18,6 +18,10 @@ basis kept unnormalised (v = s·u),
 * :func:`lanczos_expm`: the whole Lanczos exponential (those steps, the small tridiagonal
   eigenproblem, the error estimate and the combination) in one compiled call, with the
   serial or (``par``) the threaded kernels.
+
+Blockade subspaces use the row-wise gather (:func:`subspace_hpsi`), or, for a chain whose
+kept states are exactly those without two adjacent Rydberg atoms, the streaming product in
+the Zeckendorf layout (:func:`chain_hpsi`, no index table).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ __all__ = [
     "PARALLEL_MIN",
     "AdaptiveThreads",
     "axpy_norm2",
+    "chain_hpsi",
+    "chain_krylov_args",
+    "chain_plan",
     "combine4",
     "full_diag",
     "full_hpsi",
@@ -766,11 +773,506 @@ def bit_sums(states, n, weights):
     return out
 
 
+def leak_lists(states: NDArray[np.int64], n: int) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
+    """The leaky flips per row alone: (leak_ptr, leak_atom) exactly as :func:`neighbour_lists`.
+
+    For spaces whose product needs no neighbour lists (the chain layout).
+    """
+    leak_count = _leak_counts(states, n)
+    leak_atom = np.empty(int(leak_count[-1]), dtype=np.int8)
+    _leak_fill(states, n, leak_count, leak_atom)
+    return leak_count, leak_atom
+
+
+@njit(cache=True, error_model="numpy")
+def _leak_counts(states, n):
+    dim = len(states)
+    partner = np.empty(dim, dtype=np.int64)
+    leak_count = np.zeros(dim + 1, dtype=np.int64)
+    for i in range(n):
+        _raise_partner(states, np.int64(1) << (n - 1 - i), partner)
+        for k in range(dim):
+            if partner[k] == -1:
+                leak_count[k + 1] += 1
+    for k in range(dim):
+        leak_count[k + 1] += leak_count[k]
+    return leak_count
+
+
+@njit(cache=True, error_model="numpy")
+def _leak_fill(states, n, leak_count, leak_atom):
+    dim = len(states)
+    partner = np.empty(dim, dtype=np.int64)
+    lfill = leak_count[:dim].copy()
+    for i in range(n):
+        _raise_partner(states, np.int64(1) << (n - 1 - i), partner)
+        for k in range(dim):
+            if partner[k] == -1:
+                leak_atom[lfill[k]] = i
+                lfill[k] += 1
+
+
+# -- blockade subspace of a 1D chain: the Fibonacci (Zeckendorf) layout --------------------
+# When the kept states are exactly the bit strings without two adjacent 1s (a chain whose
+# atoms are numbered along it, nearest neighbours blockaded), the sorted rank of a state is
+# its Zeckendorf value Σ_{p set} F(p+2) (bit position p = n−1−atom, F(1) = F(2) = 1). The
+# space of the lowest L positions is S(L) = [S(L−1) | S(L−2)] (position L−1 clear, then set
+# with L−2 clear, at offset F(L+1)), and the flip of position L−1 couples b+k with
+# b+F(L+1)+k for k < F(L): contiguous streams at constant offsets, no index table.
+#
+# The product runs leaf by leaf over blocks S(L) of CHAIN_LEAF_BITS (or one fewer)
+# positions, output-stationary: a leaf's accumulator (in L2) gets the diagonal, the flips of
+# its own positions (streams down to blocks of 13 or 8 states, then straight-line code), and
+# from every other position whose flip maps the whole leaf onto another block, that block
+# streamed in (four at a time); then out = s·acc + c_prev·prev and ⟨u, out⟩ in one pass.
+# The drive c σ⁺ + c* σ⁻ is split as Re c·(σ⁺ + σ⁻) + i·Im c·(σ⁺ − σ⁻): real coefficients
+# on interleaved (re, im) floats vectorise without shuffles, and for a real drive (a global
+# channel at phase 0) the second accumulator is skipped altogether.
+CHAIN_LEAF_BITS = 19  # F(21) = 10946 states: u block + accumulator(s) 350 (525) KiB, in L2
+_CHAIN_MICRO = 5  # blocks S(5) (13 states) and S(4) (8 states): straight-line code
+# header of the packed plan (:func:`chain_plan`), then per leaf type (L0 and L0 − 1):
+# L, then (offset, count) of its streams, S(5) blocks, S(4) blocks and smaller blocks
+_CP_N, _CP_NLEAF, _CP_LEAVES, _CP_G4P, _CP_G4, _CP_G1P, _CP_G1, _CP_FIB, _CP_MAXLEAF = range(9)
+_CP_TYPES = 9
+_CP_TYPE_SLOTS = 9
+_CP_HEADER = _CP_TYPES + 2 * _CP_TYPE_SLOTS
+
+
+def fibonacci(m: int) -> NDArray[np.int64]:
+    """F(0) … F(m−1) with F(0) = 0, F(1) = F(2) = 1."""
+    f = np.zeros(max(m, 2), dtype=np.int64)
+    f[1] = 1
+    for i in range(2, m):
+        f[i] = f[i - 1] + f[i - 2]
+    return f[:m]
+
+
+def is_chain_space(states: NDArray[np.int64], n: int) -> bool:
+    """Whether ``states`` are exactly the n-bit strings without two adjacent 1s.
+
+    They are if none has two adjacent bits set and there are F(n+2) of them (a subset of
+    that size is the whole set).
+    """
+    if n < 1 or n > 62 or len(states) != int(fibonacci(n + 3)[n + 2]):
+        return False
+    return not np.any(states & (states >> 1))
+
+
+def _chain_leaves(n: int, leaf_bits: int, fib: NDArray[np.int64]) -> list[tuple[int, int, int]]:
+    """Leaves (L, offset, bits above L) of the recursion S(L) = [S(L−1) | S(L−2)], in order."""
+    leaves = []
+    stack = [(n, 0, 0)]
+    while stack:
+        level, b, pre = stack.pop()
+        if level <= leaf_bits:
+            leaves.append((level, b, pre))
+            continue
+        stack.append((level - 2, b + int(fib[level + 1]), pre | (1 << (level - 1))))
+        stack.append((level - 1, b, pre))
+    return leaves
+
+
+def _chain_block_flips(
+    n: int, level: int, b: int, pre: int, fib: NDArray[np.int64]
+) -> list[tuple[int, int, int]]:
+    """(source offset, length, tag) of the flips that map leaf S(level) at b onto a block.
+
+    Tags as in :func:`subspace_table` (atom: raises into the row, 64 + atom: lowers). The
+    flip of position ``level`` (clear in the leaf) reaches only the leaf's first F(level+1)
+    states (those with position level−1 clear); every higher position maps the whole leaf.
+    """
+
+    def bit(q: int) -> int:
+        return (pre >> q) & 1 if 0 <= q < n else 0
+
+    out = []
+    if level < n and not bit(level + 1):
+        out.append((b + int(fib[level + 2]), int(fib[level + 1]), 64 + n - 1 - level))
+    for p in range(level + 1, n):
+        if bit(p):
+            out.append((b - int(fib[p + 2]), int(fib[level + 2]), n - 1 - p))
+        elif not bit(p - 1) and not bit(p + 1):
+            out.append((b + int(fib[p + 2]), int(fib[level + 2]), 64 + n - 1 - p))
+    return out
+
+
+def _chain_leaf_nodes(
+    level: int, fib: NDArray[np.int64]
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """One leaf type's own flips, each list in offset order.
+
+    Streams (l, c) for the nodes S(l > 5), the blocks S(5) and S(4), and (l, c) for smaller
+    blocks (the leaves of chains of ≤ 3 atoms).
+    """
+    streams: list[int] = []
+    m5: list[int] = []
+    m4: list[int] = []
+    rest: list[int] = []
+    stack = [(level, 0)]
+    while stack:
+        lv, c = stack.pop()
+        if lv > _CHAIN_MICRO:
+            streams += [lv, c]
+            stack.append((lv - 2, c + int(fib[lv + 1])))
+            stack.append((lv - 1, c))
+        elif lv == 5:
+            m5.append(c)
+        elif lv == 4:
+            m4.append(c)
+        elif lv >= 1:
+            rest += [lv, c]
+    return streams, m5, m4, rest
+
+
+def chain_plan(n: int, leaf_bits: int = CHAIN_LEAF_BITS) -> NDArray[np.int64]:
+    """The chain product's whole schedule for n atoms, packed in one int64 array.
+
+    Header (``_CP_*`` slots) with the offsets of: the leaves (L, offset), per leaf its block
+    flips as groups of four full-length ones (source, tag × 4; tag −1 pads with a zero
+    coefficient) and the partial one (source, length, tag), the Fibonacci numbers, and for
+    the two leaf types their own flips.
+    """
+    fib = fibonacci(n + 6)
+    leaf_bits = max(1, int(leaf_bits))
+    leaves = _chain_leaves(n, leaf_bits, fib)
+    g4: list[int] = []
+    g4p = [0]
+    g1: list[int] = []
+    g1p = [0]
+    for level, b, pre in leaves:
+        flips = _chain_block_flips(n, level, b, pre, fib)
+        full = [f for f in flips if f[1] == fib[level + 2]]
+        full += [(b, 0, -1)] * (-len(full) % 4)  # padding: the leaf itself, coefficient 0
+        for i in range(0, len(full), 4):
+            g4 += [x for f in full[i : i + 4] for x in (f[0], f[2])]
+        for f in flips:
+            if f[1] != fib[level + 2]:
+                g1 += list(f)
+        g4p.append(len(g4) // 8)
+        g1p.append(len(g1) // 3)
+    top = max(level for level, _, _ in leaves)
+    types = [top, max(top - 1, 0)]
+    parts: list[list[int]] = [
+        [x for level, b, _ in leaves for x in (level, b)],
+        g4p,
+        g4,
+        g1p,
+        g1,
+        [int(f) for f in fib],
+    ]
+    per_type = [_chain_leaf_nodes(t, fib) for t in types]
+    header = np.zeros(_CP_HEADER, dtype=np.int64)
+    header[_CP_N] = n
+    header[_CP_NLEAF] = len(leaves)
+    header[_CP_MAXLEAF] = int(fib[top + 2])
+    pos = _CP_HEADER
+    for slot, part in zip(
+        (_CP_LEAVES, _CP_G4P, _CP_G4, _CP_G1P, _CP_G1, _CP_FIB), parts, strict=True
+    ):
+        header[slot] = pos
+        pos += len(part)
+    for t, (level, lists) in enumerate(zip(types, per_type, strict=True)):
+        base = _CP_TYPES + t * _CP_TYPE_SLOTS
+        header[base] = level
+        for j, (lst, width) in enumerate(zip(lists, (2, 1, 1, 2), strict=True)):
+            header[base + 1 + 2 * j] = pos
+            header[base + 2 + 2 * j] = len(lst) // width
+            parts.append(lst)
+            pos += len(lst)
+    body = np.fromiter((x for part in parts for x in part), dtype=np.int64)
+    return np.concatenate([header, body])
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _chain_stream(pa, qa, ua, lo, hi, m, x, y, both):
+    """Node flip on float views: P[hi+k] += x·u[lo+k], P[lo+k] += x·u[hi+k] (Q: +y, −y)."""
+    f0, f1, fm = 2 * lo, 2 * hi, 2 * m
+    pl = pa[f0 : f0 + fm]
+    ph = pa[f1 : f1 + fm]
+    ul = ua[f0 : f0 + fm]
+    uh = ua[f1 : f1 + fm]
+    if both:
+        ql = qa[f0 : f0 + fm]
+        qh = qa[f1 : f1 + fm]
+        for f in range(fm):
+            a = ul[f]
+            b = uh[f]
+            ph[f] += x * a
+            pl[f] += x * b
+            qh[f] += y * a
+            ql[f] -= y * b
+    else:
+        for f in range(fm):
+            a = ul[f]
+            b = uh[f]
+            ph[f] += x * a
+            pl[f] += x * b
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _chain_m5(pa, ua, c, x0, x1, x2, x3, x4, g):
+    """Block S(5) at c (13 states): raising terms x_p, lowering terms g·x_p."""
+    y0, y1, y2, y3, y4 = g * x0, g * x1, g * x2, g * x3, g * x4
+    a = pa[2 * c : 2 * c + 26]
+    u = ua[2 * c : 2 * c + 26]
+    for r in range(2):  # real, imaginary floats
+        u0, u1, u2, u3, u4 = u[r], u[2 + r], u[4 + r], u[6 + r], u[8 + r]
+        u5, u6, u7, u8, u9 = u[10 + r], u[12 + r], u[14 + r], u[16 + r], u[18 + r]
+        u10, u11, u12 = u[20 + r], u[22 + r], u[24 + r]
+        a[r] += y4 * u8 + y3 * u5 + y2 * u3 + y1 * u2 + y0 * u1
+        a[2 + r] += y4 * u9 + y3 * u6 + y2 * u4 + x0 * u0
+        a[4 + r] += y4 * u10 + y3 * u7 + x1 * u0
+        a[6 + r] += y4 * u11 + x2 * u0 + y0 * u4
+        a[8 + r] += y4 * u12 + x2 * u1 + x0 * u3
+        a[10 + r] += x3 * u0 + y1 * u7 + y0 * u6
+        a[12 + r] += x3 * u1 + x0 * u5
+        a[14 + r] += x3 * u2 + x1 * u5
+        a[16 + r] += x4 * u0 + y2 * u11 + y1 * u10 + y0 * u9
+        a[18 + r] += x4 * u1 + y2 * u12 + x0 * u8
+        a[20 + r] += x4 * u2 + x1 * u8
+        a[22 + r] += x4 * u3 + x2 * u8 + y0 * u12
+        a[24 + r] += x4 * u4 + x2 * u9 + x0 * u11
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _chain_m4(pa, ua, c, x0, x1, x2, x3, g):
+    """Block S(4) at c (8 states): raising terms x_p, lowering terms g·x_p."""
+    y0, y1, y2, y3 = g * x0, g * x1, g * x2, g * x3
+    a = pa[2 * c : 2 * c + 16]
+    u = ua[2 * c : 2 * c + 16]
+    for r in range(2):  # real, imaginary floats
+        u0, u1, u2, u3 = u[r], u[2 + r], u[4 + r], u[6 + r]
+        u4, u5, u6, u7 = u[8 + r], u[10 + r], u[12 + r], u[14 + r]
+        a[r] += y3 * u5 + y2 * u3 + y1 * u2 + y0 * u1
+        a[2 + r] += x0 * u0 + y3 * u6 + y2 * u4
+        a[4 + r] += x1 * u0 + y3 * u7
+        a[6 + r] += x2 * u0 + y0 * u4
+        a[8 + r] += x2 * u1 + x0 * u3
+        a[10 + r] += x3 * u0 + y1 * u7 + y0 * u6
+        a[12 + r] += x3 * u1 + x0 * u5
+        a[14 + r] += x3 * u2 + x1 * u5
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _chain_m3(pa, ua, c, x0, x1, x2, g):
+    """Block S(3) at c (5 states)."""
+    y0, y1, y2 = g * x0, g * x1, g * x2
+    a = pa[2 * c : 2 * c + 10]
+    u = ua[2 * c : 2 * c + 10]
+    for r in range(2):
+        u0, u1, u2, u3, u4 = u[r], u[2 + r], u[4 + r], u[6 + r], u[8 + r]
+        a[r] += y2 * u3 + y1 * u2 + y0 * u1
+        a[2 + r] += x0 * u0 + y2 * u4
+        a[4 + r] += x1 * u0
+        a[6 + r] += x2 * u0 + y0 * u4
+        a[8 + r] += x2 * u1 + x0 * u3
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _chain_small(pa, ua, level, c, x0, x1, x2, g):
+    """Block S(3) (5 states), S(2) (3 states) or S(1) (2 states) at c."""
+    if level == 3:
+        _chain_m3(pa, ua, c, x0, x1, x2, g)
+        return
+    for r in range(2):
+        f = 2 * c + r
+        if level == 2:
+            pa[f] += g * (x1 * ua[f + 4] + x0 * ua[f + 2])
+            pa[f + 2] += x0 * ua[f]
+            pa[f + 4] += x1 * ua[f]
+        else:
+            pa[f] += g * x0 * ua[f + 2]
+            pa[f + 2] += x0 * ua[f]
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _chain_micro(pa, ua, co, g, n, prog, t0):
+    """The flips of positions 0–4 inside one leaf: straight-line code per small block."""
+    x0 = co[n - 1]
+    x1 = co[n - 2] if n >= 2 else 0.0
+    x2 = co[n - 3] if n >= 3 else 0.0
+    x3 = co[n - 4] if n >= 4 else 0.0
+    x4 = co[n - 5] if n >= 5 else 0.0
+    o, cnt = prog[t0 + 3], prog[t0 + 4]
+    for e in range(cnt):
+        _chain_m5(pa, ua, prog[o + e], x0, x1, x2, x3, x4, g)
+    o, cnt = prog[t0 + 5], prog[t0 + 6]
+    for e in range(cnt):
+        _chain_m4(pa, ua, prog[o + e], x0, x1, x2, x3, g)
+    o, cnt = prog[t0 + 7], prog[t0 + 8]
+    for e in range(cnt):
+        _chain_small(pa, ua, prog[o + 2 * e], prog[o + 2 * e + 1], x0, x1, x2, g)
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _chain_tag_coeff(co, g, t):
+    if t < 0:
+        return 0.0
+    return co[t & 63] * (g if t >= 64 else 1.0)
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _chain_block_sum(pa, uf, co, g, prog, q, fs):
+    """pa[:fs] += the leaf's block flips (coefficient co[atom], lowering ones times g)."""
+    g4, g1 = prog[_CP_G4], prog[_CP_G1]
+    for e in range(prog[prog[_CP_G4P] + q], prog[prog[_CP_G4P] + q + 1]):
+        o = g4 + 8 * e
+        t0, t1, t2, t3 = prog[o + 1], prog[o + 3], prog[o + 5], prog[o + 7]
+        y0 = _chain_tag_coeff(co, g, t0)
+        y1 = _chain_tag_coeff(co, g, t1)
+        y2 = _chain_tag_coeff(co, g, t2)
+        y3 = _chain_tag_coeff(co, g, t3)
+        s0, s1, s2, s3 = 2 * prog[o], 2 * prog[o + 2], 2 * prog[o + 4], 2 * prog[o + 6]
+        v0 = uf[s0 : s0 + fs]
+        v1 = uf[s1 : s1 + fs]
+        v2 = uf[s2 : s2 + fs]
+        v3 = uf[s3 : s3 + fs]
+        p = pa[:fs]
+        for f in range(fs):
+            p[f] += y0 * v0[f] + y1 * v1[f] + y2 * v2[f] + y3 * v3[f]
+    for e in range(prog[prog[_CP_G1P] + q], prog[prog[_CP_G1P] + q + 1]):
+        o = g1 + 3 * e
+        src, ln, t = 2 * prog[o], 2 * prog[o + 1], prog[o + 2]
+        y = _chain_tag_coeff(co, g, t)
+        v = uf[src : src + ln]
+        p = pa[:ln]
+        for f in range(ln):
+            p[f] += y * v[f]
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _chain_leaf(q, prog, uf, s, pf, cprev, diag, cr, ci, both, of, pa, qa):
+    """Leaf q: out = s·(diag + drive) u + cprev·prev on its rows; returns ⟨u, out⟩ there."""
+    n = prog[_CP_N]
+    level = prog[prog[_CP_LEAVES] + 2 * q]
+    b = prog[prog[_CP_LEAVES] + 2 * q + 1]
+    fib = prog[_CP_FIB]
+    size = prog[fib + level + 2]
+    t0 = _CP_TYPES if level == prog[_CP_TYPES] else _CP_TYPES + _CP_TYPE_SLOTS
+    fs = 2 * size
+    ua = uf[2 * b : 2 * b + fs]
+    dg = diag[b : b + size]
+    for k in range(size):
+        d = dg[k]
+        pa[2 * k] = d * ua[2 * k]
+        pa[2 * k + 1] = d * ua[2 * k + 1]
+    if both:
+        qa[:fs] = 0.0
+    o, cnt = prog[t0 + 1], prog[t0 + 2]
+    for e in range(cnt):
+        lv = prog[o + 2 * e]
+        c = prog[o + 2 * e + 1]
+        atom = n - lv  # position lv − 1
+        x, y = cr[atom], ci[atom]
+        if x != 0.0 or y != 0.0:
+            _chain_stream(pa, qa, ua, c, c + prog[fib + lv + 1], prog[fib + lv], x, y, both)
+    _chain_micro(pa, ua, cr, 1.0, n, prog, t0)
+    _chain_block_sum(pa, uf, cr, 1.0, prog, q, fs)
+    pv = pf[2 * b : 2 * b + fs]
+    ov = of[2 * b : 2 * b + fs]
+    dr = 0.0
+    di = 0.0
+    if both:
+        _chain_micro(qa, ua, ci, -1.0, n, prog, t0)
+        _chain_block_sum(qa, uf, ci, -1.0, prog, q, fs)
+        for k in range(size):
+            f = 2 * k
+            wr = s * (pa[f] - qa[f + 1]) + cprev * pv[f]  # pv read before ov is written
+            wi = s * (pa[f + 1] + qa[f]) + cprev * pv[f + 1]
+            ov[f] = wr
+            ov[f + 1] = wi
+            xr, xi = ua[f], ua[f + 1]
+            dr += xr * wr + xi * wi
+            di += xr * wi - xi * wr
+    else:
+        for k in range(size):
+            f = 2 * k
+            wr = s * pa[f] + cprev * pv[f]
+            wi = s * pa[f + 1] + cprev * pv[f + 1]
+            ov[f] = wr
+            ov[f + 1] = wi
+            xr, xi = ua[f], ua[f + 1]
+            dr += xr * wr + xi * wi
+            di += xr * wi - xi * wr
+    return complex(dr, di)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _any_nonzero(x):
+    for v in x:
+        if v != 0.0:
+            return True
+    return False
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _chain_hpsi_serial(u, s, prev, cprev, diag, cr, ci, prog, out):
+    uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
+    both = _any_nonzero(ci)
+    m = prog[_CP_MAXLEAF]
+    pa = np.empty(2 * m)
+    qa = np.empty(2 * m if both else 0)
+    dot = 0j
+    for q in range(prog[_CP_NLEAF]):
+        dot += _chain_leaf(q, prog, uf, s, pf, cprev, diag, cr, ci, both, of, pa, qa)
+    return dot
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _chain_hpsi_parallel(u, s, prev, cprev, diag, cr, ci, prog, out):
+    uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
+    both = _any_nonzero(ci)
+    m = prog[_CP_MAXLEAF]
+    n_leaves = prog[_CP_NLEAF]
+    dots = np.zeros(n_leaves, dtype=np.complex128)
+    for q in prange(n_leaves):
+        pa = np.empty(2 * m)
+        qa = np.empty(2 * m if both else 0)
+        dots[q] = _chain_leaf(q, prog, uf, s, pf, cprev, diag, cr, ci, both, of, pa, qa)
+    return dots.sum()
+
+
+def _chain_coeffs(
+    coeffs: NDArray[np.complex128],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    c = np.asarray(coeffs, dtype=np.complex128)
+    return np.ascontiguousarray(c.real), np.ascontiguousarray(c.imag)
+
+
+def chain_hpsi(
+    u: NDArray[np.complex128],
+    s: float,
+    prev: NDArray[np.complex128],
+    cprev: float,
+    diag: NDArray[np.float64],
+    coeffs: NDArray[np.complex128],
+    prog: NDArray[np.int64],
+    out: NDArray[np.complex128],
+) -> complex:
+    """As :func:`subspace_hpsi` for the chain layout (``prog`` from :func:`chain_plan`).
+
+    out = s·(diag + Σ_a (c_a σ⁺_a + c_a* σ⁻_a)) u + cprev·prev over the F(n+2) states without
+    two adjacent Rydberg atoms, in Zeckendorf (= sorted) order; returns ⟨u, out⟩. ``prev``
+    may be ``out``; ``u`` must not. Strided vectors are copied (the kernel works on the
+    contiguous (re, im) floats).
+    """
+    if not (u.flags.c_contiguous and prev.flags.c_contiguous and out.flags.c_contiguous):
+        tmp = np.empty(len(out), dtype=np.complex128)
+        u_c, prev_c = np.ascontiguousarray(u), np.ascontiguousarray(prev)  # before out changes
+        dot = chain_hpsi(u_c, s, prev_c, cprev, np.ascontiguousarray(diag), coeffs, prog, tmp)
+        out[:] = tmp
+        return dot
+    cr, ci = _chain_coeffs(coeffs)
+    kern = _chain_hpsi_parallel if parallel_for(len(u)) else _chain_hpsi_serial
+    return complex(kern(u, float(s), prev, float(cprev), diag, cr, ci, prog, out))
+
+
 # -- the whole Lanczos exponential, compiled -----------------------------------------------
 MODE_UNIFORM = 0  # full space, one coefficient on every atom (additions-only flips)
 MODE_GENERAL = 1  # full space, per-atom coefficients
 MODE_SUBSPACE = 2  # blockade subspace gather
 MODE_QUTRIT = 3  # three-level g–r–h full space
+MODE_CHAIN = 4  # blockade subspace of a 1D chain, Zeckendorf layout (no index table)
 
 
 @njit(cache=True, inline="always", fastmath=True, error_model="numpy")
@@ -860,9 +1362,13 @@ def _product(mode, par, u, s, prev, cprev, diag, args, out):
             return _full_hpsi_parallel(u, s, prev, cprev, diag, up, down, out, n, cbits)
         if mode == MODE_QUTRIT:
             return _qutrit_hpsi_parallel(u, s, prev, cprev, diag, up, down, out, n)
+        if mode == MODE_CHAIN:
+            return _chain_hpsi_parallel(u, s, prev, cprev, diag, acc_up, acc_dn, indptr, out)
         return _sub_hpsi_parallel(u, s, prev, cprev, diag, table, indptr, ent, out)
     if mode == MODE_QUTRIT:
         return qutrit_hpsi(u, s, prev, cprev, diag, up, down, out, n)
+    if mode == MODE_CHAIN:
+        return _chain_hpsi_serial(u, s, prev, cprev, diag, acc_up, acc_dn, indptr, out)
     if mode == MODE_UNIFORM:
         cb = min(cbits, n)
         uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
@@ -1008,6 +1514,21 @@ def subspace_krylov_args(
     none_f = np.zeros(0)
     table = subspace_table(coeffs)
     return MODE_SUBSPACE, (0.0, 0.0, none_c, none_c, table, indptr, ent, 0, 0, none_f, none_f)
+
+
+def chain_krylov_args(
+    coeffs: NDArray[np.complex128], prog: NDArray[np.int64]
+) -> tuple[int, tuple[Any, ...]]:
+    """(mode, args) of :func:`lanczos_expm` for the chain layout (``prog``: :func:`chain_plan`).
+
+    The plan travels as ``indptr``, Re c and Im c per atom as ``acc_up`` and ``acc_dn``: the
+    same argument types as the full-space modes, so no further compiled specialisation.
+    """
+    table, _, ent = _no_table()
+    none_c = np.zeros(0, dtype=np.complex128)
+    cr, ci = _chain_coeffs(coeffs)
+    n = int(prog[_CP_N])
+    return MODE_CHAIN, (0.0, 0.0, none_c, none_c, table, prog, ent, n, 0, cr, ci)
 
 
 def qutrit_krylov_args(
