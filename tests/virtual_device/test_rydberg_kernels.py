@@ -86,15 +86,17 @@ def dense_subspace(space, coeffs, diag):
     return h
 
 
+@pytest.mark.parametrize("layout", ["auto", "gather"])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(
     ("n", "spacing", "cutoff_distance"), [(7, 5.0, 5.5), (9, 4.0, 6.0), (16, 5.5, 6.0)]
 )
-def test_subspace_kernel_equals_dense_product(n, spacing, cutoff_distance, threads):
+def test_subspace_kernel_equals_dense_product(n, spacing, cutoff_distance, threads, layout):
+    """Both products (the chain layout where it applies under "auto", else the gather)."""
     rng = np.random.default_rng(n)
     coords = np.stack([np.arange(n) * spacing, rng.normal(0, 0.5, n)], 1)
     pair_v = pair_interactions(coords, C6)
-    space = BlockadeSubspace(pair_v, cutoff_for_distance(C6, cutoff_distance))
+    space = BlockadeSubspace(pair_v, cutoff_for_distance(C6, cutoff_distance), layout=layout)
     assert 0 < space.dim < 1 << n
     coeffs = cvec(rng, n)
     delta = rng.normal(size=n)
