@@ -270,7 +270,8 @@ def main() -> None:
         if ours["truncation"]:
             tr = ours["truncation"]
             row += (
-                f"  cutoff {cut} V_nn, est. dropped population {tr['max_dropped_population']:.1e}"
+                f"  cutoff {cut} V_nn, est. dropped population {tr['max_dropped_population']:.1e}, "
+                f"{tr['product_layout']} product"
             )
         print(row, flush=True)
 

@@ -1,6 +1,7 @@
 """The blockade subspace's chain layout: Zeckendorf ranks, the streaming product against the
 gather, whole simulations against the gather layout, and the cases that must fall back."""
 
+import dataclasses
 import importlib
 import itertools
 
@@ -126,7 +127,11 @@ def test_chain_layout_keeps_the_leak_bookkeeping_and_holds_no_neighbour_lists():
     chain, gather = chain_space(n), chain_space(n, layout="gather")
     assert (chain.layout, gather.layout) == ("chain", "gather")
     np.testing.assert_array_equal(chain.states(), gather.states())
-    assert chain.truncation == gather.truncation
+    assert (chain.truncation.product_layout, gather.truncation.product_layout) == (
+        "chain",
+        "gather",
+    )
+    assert dataclasses.replace(chain.truncation, product_layout="gather") == gather.truncation
     np.testing.assert_array_equal(chain._leak_ptr, gather._leak_ptr)
     np.testing.assert_array_equal(chain._leak_atom, gather._leak_atom)
     np.testing.assert_array_equal(chain._leak_penalty, gather._leak_penalty)
@@ -187,7 +192,10 @@ def test_simulation_in_the_chain_layout_equals_the_gather_layout(monkeypatch, n,
     assert np.abs(got.final_state - ref.final_state).max() <= 1e-9
     assert got.occupations[-1].max() > 0.05  # the sweep does excite atoms
     assert got.truncation is not None and ref.truncation is not None
-    assert got.truncation.info == ref.truncation.info
+    # the same truncation, and the report says which product ran
+    assert got.truncation.to_dict()["product_layout"] == "chain"
+    assert ref.truncation.to_dict()["product_layout"] == "gather"
+    assert dataclasses.replace(got.truncation.info, product_layout="gather") == ref.truncation.info
 
 
 def test_a_chain_numbered_out_of_order_falls_back_to_the_gather():

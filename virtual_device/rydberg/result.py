@@ -39,6 +39,7 @@ class TruncationReport:
             "kept_states": self.info.kept_states,
             "dropped_states": self.info.dropped_states,
             "leaky_transitions": self.info.leaky_transitions,
+            "product_layout": self.info.product_layout,
             "leakage_amplitude": self.leakage_amplitude,
             "max_dropped_population": self.max_dropped_population,
         }

@@ -56,13 +56,15 @@ class TruncationInfo:
 
     ``dropped_states`` counts basis states of the full 2^N space left out;
     ``leaky_transitions`` counts single-atom flips from a kept state into a dropped one
-    (the channels through which the truncation can lose amplitude).
+    (the channels through which the truncation can lose amplitude); ``product_layout`` is
+    which H·ψ ran: ``"chain"`` (streaming, see :class:`BlockadeSubspace`) or ``"gather"``.
     """
 
     energy_cutoff: float
     kept_states: int
     dropped_states: int
     leaky_transitions: int
+    product_layout: str = "gather"
 
 
 _CHUNK_BITS = 16
@@ -304,6 +306,7 @@ class BlockadeSubspace:
             kept_states=self.dim,
             dropped_states=(1 << n) - self.dim if n < 63 else -1,
             leaky_transitions=len(self._leak_atom),
+            product_layout=self._layout,
         )
         self._bits_cache: NDArray[np.float64] | None = None
 
