@@ -244,38 +244,3 @@ def _check_against_dense(space):
     out = np.zeros(space.dim, complex)
     space.apply_drive(u, coeffs, out)
     assert np.abs(out - h @ u).max() <= 1e-12 * np.abs(h @ u).max()
-
-
-@pytest.mark.parametrize("layout", ["chain", "gather"])
-def test_compiled_lanczos_in_both_layouts_equals_python_loop_and_dense_expm(layout):
-    # (the subspace cases of test_rydberg_kernels now build chain layouts: this keeps the
-    # compiled loop's gather mode checked as well)
-    from scipy.linalg import expm
-
-    from virtual_device.rydberg.integrator import Evolver
-
-    n = 9
-    rng = np.random.default_rng(3)
-    space = chain_space(n, layout=layout)
-    assert space.layout == layout
-    coeffs = cvec(rng, n)
-    delta = rng.normal(size=n) * 3
-    ev = Evolver(space, np.zeros((n, 2), complex), np.zeros((n, 2)), tolerance=1e-6)
-    diag = space.diagonal(0.02, delta, np.empty(space.dim))
-    psi = cvec(rng, space.dim)
-    psi /= np.linalg.norm(psi)
-    kargs = space.krylov_args(coeffs)
-    assert kargs is not None
-    assert kargs[0] == (kernels.MODE_CHAIN if layout == "chain" else kernels.MODE_SUBSPACE)
-    h = np.zeros((space.dim, space.dim), complex)
-    for k in range(space.dim):
-        e = np.zeros(space.dim, complex)
-        e[k] = 1.0
-        space.apply_drive(e, coeffs, h[:, k])
-    h += np.diag(diag)
-    for scale, tol in [(0.05, 1e-9), (0.5, 1e-12)]:
-        ref = ev._lanczos(diag, coeffs, psi, scale, tol)
-        got = ev._lanczos(diag, coeffs, psi, scale, tol, kargs)
-        assert ref is not None and got is not None
-        assert np.abs(got[0] - ref[0]).max() <= 1e-12
-        assert np.linalg.norm(got[0] - expm(-1j * scale * h) @ psi) <= max(10 * tol, 1e-11)

@@ -199,20 +199,22 @@ def test_adaptive_threads_follow_the_measured_cost():
     assert choice.cost[True] == pytest.approx(2.0, rel=0.1)
 
 
-@pytest.mark.parametrize("kind", ["uniform", "general", "subspace"])
+@pytest.mark.parametrize("kind", ["uniform", "general", "chain", "gather"])
 def test_compiled_lanczos_equals_python_loop_and_dense_expm(kind):
     # the compiled Lanczos loop (kernels.lanczos_expm) against the integrator's Python loop
     # over space.hpsi (same steps: same number of products, same error estimate) and against
-    # a dense matrix exponential
+    # a dense matrix exponential; "chain" and "gather": the two subspace layouts
     from scipy.linalg import expm
 
     from virtual_device.rydberg.integrator import Evolver
 
     rng = np.random.default_rng(11)
     n = 9
-    if kind == "subspace":
+    subspace = kind in ("chain", "gather")
+    if subspace:
         coords = np.stack([np.arange(n) * 5.0, rng.normal(0, 0.5, n)], 1)
-        space = BlockadeSubspace(pair_interactions(coords, C6), cutoff_for_distance(C6, 5.5))
+        pair_v = pair_interactions(coords, C6)
+        space = BlockadeSubspace(pair_v, cutoff_for_distance(C6, 5.5), layout=kind)
     else:
         space = random_space(n, rng)
     coeffs = np.full(n, 2.0 - 1.0j) if kind == "uniform" else cvec(rng, n)
@@ -223,6 +225,8 @@ def test_compiled_lanczos_equals_python_loop_and_dense_expm(kind):
     psi /= np.linalg.norm(psi)
     kargs = space.krylov_args(coeffs)
     assert kargs is not None
+    if subspace:
+        assert kargs[0] == (kernels.MODE_CHAIN if kind == "chain" else kernels.MODE_SUBSPACE)
     # (0.5, 1e-12) needs more than the 16 kept work vectors: the compiled loop resumes
     products = []
     for scale, tol in [(0.05, 1e-9), (0.2, 1e-12), (0.5, 1e-6), (0.5, 1e-12)]:
@@ -236,7 +240,7 @@ def test_compiled_lanczos_equals_python_loop_and_dense_expm(kind):
         products.append(m2 - m1)
         assert np.abs(got[0] - ref[0]).max() <= 1e-12
         assert got[1] == pytest.approx(ref[1], rel=1e-6, abs=1e-15)
-        if kind == "subspace":
+        if subspace:
             h = dense_subspace(space, coeffs, diag)
         else:
             h = np.diag(diag).astype(complex)
