@@ -143,10 +143,10 @@ def test_wide_neighbour_entries_match_narrow():
     # the int64 packing used for subspaces of ≥ 2^24 states, checked on a small one
     coords = np.stack([np.arange(10) * 5.0, np.zeros(10)], 1)
     space = BlockadeSubspace(pair_interactions(coords, C6), cutoff_for_distance(C6, 5.5))
-    count, leak_count = kernels._neighbour_counts(space.states(), 10)
+    count, leak_count = kernels._neighbour_counts(space.states(), 10, True)
     ent = np.empty(int(count[-1]), dtype=np.int64)
     leak_atom = np.empty(int(leak_count[-1]), dtype=np.int8)
-    kernels._neighbour_fill(space.states(), 10, count, leak_count, ent, leak_atom)
+    kernels._neighbour_fill(space.states(), 10, count, leak_count, ent, leak_atom, True)
     np.testing.assert_array_equal(ent, space._ent.astype(np.int64))
     np.testing.assert_array_equal(leak_atom, space._leak_atom)
 

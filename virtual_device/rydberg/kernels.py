@@ -666,7 +666,8 @@ def _raise_partner(states, bit, partner):
 
 
 @njit(cache=True, error_model="numpy")
-def _neighbour_counts(states, n):
+def _neighbour_counts(states, n, kept):
+    """Per-row counts of kept flips (if ``kept``; else left 0) and of leaky flips, as CSR."""
     dim = len(states)
     partner = np.empty(dim, dtype=np.int64)
     count = np.zeros(dim + 1, dtype=np.int64)
@@ -676,6 +677,8 @@ def _neighbour_counts(states, n):
         for k in range(dim):
             q = partner[k]
             if q >= 0:
+                if not kept:
+                    continue
                 count[k + 1] += 1  # raising out of row k, kept
                 count[q + 1] += 1  # and the lowering back into row k from q
             elif q == -1:
@@ -687,7 +690,8 @@ def _neighbour_counts(states, n):
 
 
 @njit(cache=True, error_model="numpy")
-def _neighbour_fill(states, n, count, leak_count, ent, leak_atom):
+def _neighbour_fill(states, n, count, leak_count, ent, leak_atom, kept):
+    """Fill ``ent`` (kept flips, if ``kept``) and ``leak_atom`` (leaky flips) row by row."""
     dim = len(states)
     partner = np.empty(dim, dtype=np.int64)  # recomputed here: O(dim) memory, not O(N·dim)
     fill = count[:dim].copy()
@@ -697,6 +701,8 @@ def _neighbour_fill(states, n, count, leak_count, ent, leak_atom):
         for k in range(dim):
             q = partner[k]
             if q >= 0:
+                if not kept:
+                    continue
                 # row k gains from q by lowering atom i (tag 64 + i); row q by raising (tag i)
                 ent[fill[k]] = (q << ENTRY_SHIFT) | (64 + i)
                 fill[k] += 1
@@ -716,11 +722,11 @@ def neighbour_lists(
     :func:`subspace_hpsi` (int32 while the packed index fits, else int64), ``leak_atom`` the
     atoms whose raising flip from the row leaves the kept set, rows ``leak_ptr[k]:leak_ptr[k+1]``.
     """
-    count, leak_count = _neighbour_counts(states, n)
+    count, leak_count = _neighbour_counts(states, n, True)
     wide = len(states) >= 1 << (31 - ENTRY_SHIFT)
     ent = np.empty(int(count[-1]), dtype=np.int64 if wide else np.int32)
     leak_atom = np.empty(int(leak_count[-1]), dtype=np.int8)
-    _neighbour_fill(states, n, count, leak_count, ent, leak_atom)
+    _neighbour_fill(states, n, count, leak_count, ent, leak_atom, True)
     return count, ent, leak_count, leak_atom
 
 
@@ -815,40 +821,13 @@ def bit_sums(states, n, weights):
 def leak_lists(states: NDArray[np.int64], n: int) -> tuple[NDArray[np.int64], NDArray[np.int8]]:
     """The leaky flips per row alone: (leak_ptr, leak_atom) exactly as :func:`neighbour_lists`.
 
-    For spaces whose product needs no neighbour lists (the chain layout).
+    For spaces whose product needs no neighbour lists (the chain layout): the same passes,
+    with the kept flips skipped.
     """
-    leak_count = _leak_counts(states, n)
+    count, leak_count = _neighbour_counts(states, n, False)
     leak_atom = np.empty(int(leak_count[-1]), dtype=np.int8)
-    _leak_fill(states, n, leak_count, leak_atom)
+    _neighbour_fill(states, n, count, leak_count, np.empty(0, np.int32), leak_atom, False)
     return leak_count, leak_atom
-
-
-@njit(cache=True, error_model="numpy")
-def _leak_counts(states, n):
-    dim = len(states)
-    partner = np.empty(dim, dtype=np.int64)
-    leak_count = np.zeros(dim + 1, dtype=np.int64)
-    for i in range(n):
-        _raise_partner(states, np.int64(1) << (n - 1 - i), partner)
-        for k in range(dim):
-            if partner[k] == -1:
-                leak_count[k + 1] += 1
-    for k in range(dim):
-        leak_count[k + 1] += leak_count[k]
-    return leak_count
-
-
-@njit(cache=True, error_model="numpy")
-def _leak_fill(states, n, leak_count, leak_atom):
-    dim = len(states)
-    partner = np.empty(dim, dtype=np.int64)
-    lfill = leak_count[:dim].copy()
-    for i in range(n):
-        _raise_partner(states, np.int64(1) << (n - 1 - i), partner)
-        for k in range(dim):
-            if partner[k] == -1:
-                leak_atom[lfill[k]] = i
-                lfill[k] += 1
 
 
 # -- blockade subspace of a 1D chain: the Fibonacci (Zeckendorf) layout --------------------
