@@ -17,6 +17,20 @@ def liouvillian(h: np.ndarray, collapse: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def dense_operator(space: Any, coeffs: np.ndarray, diag: np.ndarray) -> np.ndarray:
+    """diag(diag) + the drive of ``coeffs``, column by column from ``space.apply_drive``."""
+    h = np.diag(diag).astype(complex)
+    e = np.zeros(space.dim, complex)
+    col = np.zeros(space.dim, complex)
+    for k in range(space.dim):
+        e[:] = 0.0
+        e[k] = 1.0
+        col[:] = 0.0
+        space.apply_drive(e, coeffs, col)
+        h[:, k] += col
+    return h
+
+
 def pulser_drives(seq: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-atom complex fields Ω e^{iφ} and detunings of a Pulser sequence, by basis.
 

@@ -348,8 +348,10 @@ def test_zero_rate_reproduces_the_previous_results(name):
     zero = run(hyperfine_dephasing_rate=0.0)
     np.testing.assert_array_equal(zero.probabilities, default.probabilities)
     np.testing.assert_array_equal(zero.occupations, default.occupations)
-    # seeded: the same draws as before the parameter existed (tolerance for kernel rounding)
-    np.testing.assert_allclose(default.probabilities, BEFORE[name], rtol=0, atol=1e-8)
+    # seeded: the same draws as before the parameter existed. The recorded values carried the
+    # error of the integrator of the time, which split the decay off the drive (1.3e-7 off the
+    # unsplit evolution in "ground_rydberg"); other draws (seed 12) move them by 1.6e-4–2.6e-3
+    np.testing.assert_allclose(default.probabilities, BEFORE[name], rtol=0, atol=1e-6)
     # and the rate, when on, does change the three-level results
     if name.startswith("three_level"):
         on = run(hyperfine_dephasing_rate=2.0)

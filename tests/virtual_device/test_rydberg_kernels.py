@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from rydberg_refs import dense_operator
 
 from virtual_device.rydberg import cutoff_for_distance, kernels, simulate
 from virtual_device.rydberg.space import BlockadeSubspace, FullSpace, pair_interactions
@@ -243,14 +244,7 @@ def test_compiled_lanczos_equals_python_loop_and_dense_expm(kind):
         if subspace:
             h = dense_subspace(space, coeffs, diag)
         else:
-            h = np.diag(diag).astype(complex)
-            acc = np.zeros(space.dim, complex)
-            for k in range(space.dim):
-                e = np.zeros(space.dim, complex)
-                e[k] = 1.0
-                acc[:] = 0.0
-                space.apply_drive(e, coeffs, acc)
-                h[:, k] += acc
+            h = dense_operator(space, coeffs, diag)
         exact = expm(-1j * scale * h) @ psi
         assert np.linalg.norm(got[0] - exact) <= max(10 * tol, 1e-11)
     assert max(products) > 16
@@ -283,13 +277,7 @@ def test_compiled_lanczos_runs_the_three_level_space_as_the_python_loop():
     psi /= np.linalg.norm(psi)
     kargs = space.krylov_args(coeffs)
     assert kargs is not None
-    h = np.diag(diag).astype(complex)
-    for k in range(space.dim):
-        e = np.zeros(space.dim, complex)
-        e[k] = 1.0
-        col = np.zeros(space.dim, complex)
-        space.apply_drive(e, coeffs, col)
-        h[:, k] += col
+    h = dense_operator(space, coeffs, diag)
     for scale, tol in [(0.05, 1e-9), (0.5, 1e-12)]:
         m0 = ev.stats.matvecs
         ref = ev._lanczos(diag, coeffs, psi, scale, tol)

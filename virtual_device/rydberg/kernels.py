@@ -1405,9 +1405,21 @@ def _product(mode, par, u, s, prev, cprev, diag, args, out):
     return _sub_block(0, len(out), u, s, prev, cprev, diag, table, indptr, ent, out)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def phi1(z):
+    """φ₁(z) = (e^z − 1)/z, by its series near 0."""
+    if abs(z) < 1e-5:
+        return 1.0 + z * (0.5 + z / 6.0)
+    return (np.exp(z) - 1.0) / z
+
+
 @njit(cache=True, error_model="numpy")
 def _tridiag_exp_first(alphas, betas, m, scale, y):
-    """y[:m] = exp(−i·scale·T) e_0 for the m×m tridiagonal T (alphas, betas)."""
+    """y[:m] = exp(−i·scale·T) e_0 for the m×m tridiagonal T (alphas, betas).
+
+    Returns e_{m−1}ᵀ φ₁(−i·scale·T) e_0, the factor of the error estimate (see
+    :func:`lanczos_expm`).
+    """
     t = np.zeros((m, m))
     for k in range(m):
         t[k, k] = alphas[k]
@@ -1415,28 +1427,33 @@ def _tridiag_exp_first(alphas, betas, m, scale, y):
             t[k, k + 1] = betas[k]
             t[k + 1, k] = betas[k]
     evals, evecs = np.linalg.eigh(t)
+    last = 0j
+    for k in range(m):
+        last += evecs[m - 1, k] * phi1(-1j * scale * evals[k]) * evecs[0, k]
     for r in range(m):
         acc = 0j
         for k in range(m):
             acc += evecs[r, k] * (np.exp(-1j * scale * evals[k]) * evecs[0, k])
         y[r] = acc
+    return last
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
-def lanczos_expm(psi, scale, tol, m_max, work, mode, par, diag, args, out, fstate, y_prev, j0):
+def lanczos_expm(psi, scale, tol, m_max, work, mode, par, diag, args, out, fstate, j0):
     """exp(−i·scale·A) ψ into ``out`` by Lanczos, the whole loop compiled.
 
     The same algorithm, step for step, as :meth:`~.integrator.Evolver._lanczos` (see
     there): unnormalised basis v_j = s_j u_j with u_0 = ψ, the fused product then
     w −= α v_j with ‖w‖²; after every step y = exp(−i·scale·T_j) e_0 from the eigen-
-    decomposition of the tridiagonal T_j, the error estimate β₀‖y_j − (y_{j−1}, 0)‖, accept
-    if j ≥ 2 and it is ≤ ``tol`` or on breakdown. Krylov vector k ≥ 1 is ``work[k − 1]``.
+    decomposition of the tridiagonal T_j and Saad's error estimate β₀·β_j·scale·
+    |e_jᵀ φ₁(−i·scale·T_j) e_0|; accept if j ≥ 1 and it is ≤ ``tol``, or on breakdown.
+    Krylov vector k ≥ 1 is ``work[k − 1]``.
 
-    ``fstate`` (3 × (m_max + 1): α, β with β₀ at [1, m_max], s) and ``y_prev`` (m_max) hold
-    the recurrence, so that a call can resume at step ``j0`` after the caller enlarged
-    ``work``. Returns (status, error, products, j): status 1 converged (``out`` set), 0 if
-    ``m_max`` vectors did not reach ``tol``, 2 if ψ = 0, 3 if step j needs ``work[j]``
-    beyond its rows (call again with more rows and j0 = j).
+    ``fstate`` (3 × (m_max + 1): α, β with β₀ at [1, m_max], s) holds the recurrence, so
+    that a call can resume at step ``j0`` after the caller enlarged ``work``. Returns
+    (status, error, products, j): status 1 converged (``out`` set), 0 if ``m_max`` vectors
+    did not reach ``tol``, 2 if ψ = 0, 3 if step j needs ``work[j]`` beyond its rows (call
+    again with more rows and j0 = j).
     """
     dim = len(psi)
     alphas = fstate[0]
@@ -1474,14 +1491,10 @@ def lanczos_expm(psi, scale, tol, m_max, work, mode, par, diag, args, out, fstat
         beta = np.sqrt(max(nrm2, 0.0))
         alphas[j] = alpha
         m = j + 1
-        _tridiag_exp_first(alphas, betas, m, scale, y)
-        d2 = 0.0
-        for k in range(m):
-            dk = y[k] - (y_prev[k] if k < j else 0j)
-            d2 += dk.real * dk.real + dk.imag * dk.imag
-        err = beta0 * np.sqrt(d2)
+        last = _tridiag_exp_first(alphas, betas, m, scale, y)
+        err = beta0 * beta * scale * abs(last)
         breakdown = beta <= 1e-13 * beta0
-        if (j >= 2 and err <= tol) or breakdown:
+        if (j >= 1 and err <= tol) or breakdown:
             wts = np.zeros(4, dtype=np.complex128)
             for lo in range(0, m, 4):
                 for q in range(4):
@@ -1497,8 +1510,6 @@ def lanczos_expm(psi, scale, tol, m_max, work, mode, par, diag, args, out, fstat
                 else:
                     _combine4_rows(0, dim, out, lo > 0, wts, v0, v1, v2, v3)
             return 1, (0.0 if breakdown else err), products, m
-        for k in range(m):
-            y_prev[k] = y[k]
         betas[j] = beta
         ss[j + 1] = 1.0 / beta
     return 0, 0.0, products, m_max

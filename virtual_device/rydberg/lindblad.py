@@ -27,8 +27,8 @@ carries over unchanged (:class:`LindbladEvolver` subclasses
 propagated with the fourth-order commutator-free Magnus integrator in the *exact* moments of
 𝓛 over the block (constant blocks exactly), the block length is chosen by step doubling,
 and only the exponential differs: exp(𝓐)·vec(ρ) for the non-normal 𝓐 = −i[A, ·] + τ𝓓 is an
-Arnoldi (Krylov) approximation, grown until two successive approximations differ by less than
-its error share (the Lanczos test, with an orthonormal Arnoldi basis), after splitting the
+Arnoldi (Krylov) approximation, grown until Saad's estimate of its error is within its error
+share (the Lanczos test, from the Hessenberg matrix), after splitting the
 exponential in pieces of spectral radius ≤ ``_PIECE_RADIUS``. No superoperator is built:
 for two levels with one drive coefficient on every atom, −i[A, ·] is −i times a 2N-atom
 Hamiltonian on vec ρ, applied by the state-vector kernel (:func:`.kernels.full_hpsi`, in a
@@ -650,8 +650,8 @@ class LindbladEvolver(Evolver):
     ) -> tuple[NDArray[np.complex128], float] | None:
         """exp(scale·𝓐) ρ by Arnoldi; None if _M_MAX vectors do not reach ``tol``.
 
-        Acceptance as the Lanczos loop: the difference β₀‖y_j − (y_{j−1}, 0)‖ of successive
-        approximations (exact in norm for an orthonormal basis) ≤ tol, j ≥ 2, or breakdown.
+        Acceptance as the Lanczos loop: Saad's estimate β₀·h_{m+1,m}·scale·|e_mᵀ φ₁(scale·H_m)
+        e₁| ≤ tol from m = 2 on, or breakdown (φ₁ from the bordered Hessenberg matrix).
         The basis is the rows of a work array kept between exponentials (pages are touched
         only as rows are used); classical Gram–Schmidt as two BLAS matrix–vector products,
         repeated once when a step loses more than half of its norm.
@@ -664,7 +664,6 @@ class LindbladEvolver(Evolver):
         rows = self._rows
         np.multiply(rho, 1.0 / beta0, out=rows[0])
         hess = np.zeros((_M_MAX + 1, _M_MAX))  # real: see the Gram–Schmidt step
-        y_prev = np.zeros(0)
         for j in range(_M_MAX):
             w = rows[j + 1]
             gen.apply(rows[j], w)
@@ -683,15 +682,16 @@ class LindbladEvolver(Evolver):
                 hn = float(_dznrm2(w))
             hess[: j + 1, j] = h
             hess[j + 1, j] = hn
-            y = expm(scale * hess[: j + 1, : j + 1])[:, 0]
-            diff = y.copy()
-            diff[: len(y_prev)] -= y_prev
-            err = beta0 * float(np.linalg.norm(diff))
+            m = j + 1
+            bordered = np.zeros((m + 1, m + 1))
+            bordered[:m, :m] = scale * hess[:m, :m]
+            bordered[0, m] = 1.0
+            e = expm(bordered)  # [[exp(X), φ₁(X) e₁], [0, 1]]
+            err = beta0 * hn * scale * float(abs(e[m - 1, m]))
             breakdown = hn <= 1e-13 * max(norm_in, 1e-300)
-            if (j >= 2 and err <= tol) or breakdown:
-                out = _zgemv(beta0, basis_t, y.astype(np.complex128))
+            if (j >= 1 and err <= tol) or breakdown:
+                out = _zgemv(beta0, basis_t, e[:m, 0].astype(np.complex128))
                 return out, (0.0 if breakdown else err)
-            y_prev = y
             w *= 1.0 / hn
         return None
 

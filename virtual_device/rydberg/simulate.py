@@ -35,10 +35,6 @@ __all__ = ["cutoff_for_distance", "simulate"]
 Basis = Literal["ground-rydberg", "digital", "all"]
 Method = Literal["state-vector", "lindblad"]
 METHODS = ("state-vector", "lindblad")
-# Trajectories with relaxation split the non-Hermitian decay around each block (Strang), an
-# error the step doubling does not see: ∝ h³ per block, 0.18 for one 1 µs block of a
-# 2π-MHz drive at γ = 0.8/µs, 2.7e-6 for a 16 ns block (≈ 2e-4 per µs). Blocks are capped.
-RELAXATION_MAX_BLOCK_NS = 16
 
 
 def cutoff_for_distance(interaction_coeff: float, distance_um: float) -> float:
@@ -461,7 +457,6 @@ def _simulate(
                     det,
                     tolerance=tolerance,
                     decay_rates=decay,
-                    **({"max_block_ns": RELAXATION_MAX_BLOCK_NS} if decay is not None else {}),
                 )
                 psi, occ, stats = _run_one(evolver, space, record, noise, rng, bar, task)
                 probs = np.abs(psi) ** 2

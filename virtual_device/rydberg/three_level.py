@@ -309,7 +309,6 @@ def simulate_three_level(
 ) -> ThreeLevelResult:
     """``simulate(..., basis="all")``: see :func:`virtual_device.rydberg.simulate`."""
     from virtual_device.rydberg.simulate import (
-        RELAXATION_MAX_BLOCK_NS,
         _amplitude_factors,
         _as_rows,
         _atoms,
@@ -500,7 +499,6 @@ def simulate_three_level(
                     det,
                     tolerance=tolerance,
                     decay_rates=decay,
-                    **({"max_block_ns": RELAXATION_MAX_BLOCK_NS} if decay is not None else {}),
                 )
                 psi, occ, stats = _run_one(
                     evolver,
