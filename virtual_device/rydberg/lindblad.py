@@ -682,13 +682,16 @@ class LindbladEvolver(Evolver):
                 hn = float(_dznrm2(w))
             hess[: j + 1, j] = h
             hess[j + 1, j] = hn
+            breakdown = hn <= 1e-13 * max(norm_in, 1e-300)
+            if j == 0 and not breakdown:  # one vector is never accepted: no estimate needed
+                w *= 1.0 / hn
+                continue
             m = j + 1
             bordered = np.zeros((m + 1, m + 1))
             bordered[:m, :m] = scale * hess[:m, :m]
             bordered[0, m] = 1.0
             e = expm(bordered)  # [[exp(X), φ₁(X) e₁], [0, 1]]
             err = beta0 * hn * scale * float(abs(e[m - 1, m]))
-            breakdown = hn <= 1e-13 * max(norm_in, 1e-300)
             if (j >= 1 and err <= tol) or breakdown:
                 out = _zgemv(beta0, basis_t, e[:m, 0].astype(np.complex128))
                 return out, (0.0 if breakdown else err)
