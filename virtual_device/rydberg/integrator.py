@@ -67,6 +67,23 @@ def _phi1(z: NDArray[np.complex128]) -> NDArray[np.complex128]:
     return np.where(small, 1.0 + z * (0.5 + z / 6.0), np.expm1(safe) / safe)
 
 
+def krylov_exp_first(
+    x: NDArray[Any], beta0: float, h_next: float, scale: float
+) -> tuple[NDArray[np.complex128], float]:
+    """exp(X) e₁ and Saad's error estimate β₀·h_{m+1,m}·scale·|e_mᵀ φ₁(X) e₁|.
+
+    X: the m×m Krylov matrix, already times its scale. One exponential of X bordered by e₁
+    gives both: exp([[X, e₁], [0, 0]]) = [[exp(X), φ₁(X) e₁], [0, 1]].
+    """
+    m = x.shape[0]
+    bordered = np.zeros((m + 1, m + 1), dtype=x.dtype)
+    bordered[:m, :m] = x
+    bordered[0, m] = 1.0
+    e = expm(bordered)
+    err = beta0 * h_next * scale * float(abs(e[m - 1, m]))
+    return np.ascontiguousarray(e[:m, 0], dtype=np.complex128), err
+
+
 @dataclass
 class EvolutionStats:
     """Book-keeping of one evolution: work done and error accounted."""
@@ -318,13 +335,9 @@ class Evolver:
                 w *= 1.0 / hn
                 continue
             m = j + 1
-            bordered = np.zeros((m + 1, m + 1), dtype=np.complex128)
-            bordered[:m, :m] = -1j * scale * hess[:m, :m]
-            bordered[0, m] = 1.0
-            e = expm(bordered)  # [[exp(X), φ₁(X) e₁], [0, 1]]
-            err = beta0 * hn * scale * float(abs(e[m - 1, m]))
+            y, err = krylov_exp_first(-1j * scale * hess[:m, :m], beta0, hn, scale)
             if (j >= 1 and err <= tol) or breakdown:
-                out = _zgemv(beta0, basis_t, np.ascontiguousarray(e[:m, 0]))
+                out = _zgemv(beta0, basis_t, y)
                 return out, (0.0 if breakdown else err)
             w *= 1.0 / hn
         return None

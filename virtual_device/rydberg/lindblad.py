@@ -54,13 +54,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
-from scipy.linalg import expm
 from scipy.linalg.blas import dznrm2 as _dznrm2
 from scipy.linalg.blas import zgemv as _zgemv
 
 from virtual_device.errors import SimulationError
 from virtual_device.rydberg import kernels
-from virtual_device.rydberg.integrator import EvolutionStats, Evolver
+from virtual_device.rydberg.integrator import EvolutionStats, Evolver, krylov_exp_first
 from virtual_device.rydberg.space import FullSpace
 
 __all__ = [
@@ -687,13 +686,9 @@ class LindbladEvolver(Evolver):
                 w *= 1.0 / hn
                 continue
             m = j + 1
-            bordered = np.zeros((m + 1, m + 1))
-            bordered[:m, :m] = scale * hess[:m, :m]
-            bordered[0, m] = 1.0
-            e = expm(bordered)  # [[exp(X), φ₁(X) e₁], [0, 1]]
-            err = beta0 * hn * scale * float(abs(e[m - 1, m]))
+            y, err = krylov_exp_first(scale * hess[:m, :m], beta0, hn, scale)
             if (j >= 1 and err <= tol) or breakdown:
-                out = _zgemv(beta0, basis_t, e[:m, 0].astype(np.complex128))
+                out = _zgemv(beta0, basis_t, y)
                 return out, (0.0 if breakdown else err)
             w *= 1.0 / hn
         return None
