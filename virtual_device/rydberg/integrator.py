@@ -55,9 +55,9 @@ _M_MAX = 40  # largest Lanczos basis before the exponential is split
 _KEEP_WORK = 16  # Lanczos work vectors kept between exponentials
 _KRYLOV_SHARE = 0.05  # of a Magnus block's error allowance, for each of its exponentials
 # Longer vectors take the decay Arnoldi in Python, whose Gram–Schmidt is two BLAS products:
-# faster there than the compiled loops (one trajectory of the 4 µs sweep at tolerance 1e-6:
-# 16 atoms 19.7 s vs 24.7 s, 14 atoms 5.1 s vs 6.0 s; but 12 atoms 2.4 s vs 1.6 s)
-_ARNOLDI_COMPILED_MAX = 1 << 13
+# faster there than the compiled loops (one trajectory of the 4 µs sweep at tolerance 1e-6,
+# 16 atoms: 15.4 s vs 18.7 s; but two at 14 atoms: 9.7 s vs 8.8 s)
+_ARNOLDI_COMPILED_MAX = 1 << 14
 
 
 def _phi1(z: NDArray[np.complex128]) -> NDArray[np.complex128]:

@@ -1548,6 +1548,32 @@ def expm_small(a):
     return result
 
 
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _dots4(rows, q0, nq, w, h):
+    """h[q0 + i] = ⟨rows[q0 + i], w⟩ for i < nq ≤ 4, in one pass (accumulators in registers)."""
+    r0 = rows[q0]
+    r1 = rows[q0 + 1] if nq > 1 else r0
+    r2 = rows[q0 + 2] if nq > 2 else r0
+    r3 = rows[q0 + 3] if nq > 3 else r0
+    a0 = 0j
+    a1 = 0j
+    a2 = 0j
+    a3 = 0j
+    for k in range(len(w)):
+        wk = w[k]
+        a0 += np.conj(r0[k]) * wk
+        a1 += np.conj(r1[k]) * wk
+        a2 += np.conj(r2[k]) * wk
+        a3 += np.conj(r3[k]) * wk
+    h[q0] = a0
+    if nq > 1:
+        h[q0 + 1] = a1
+    if nq > 2:
+        h[q0 + 2] = a2
+    if nq > 3:
+        h[q0 + 3] = a3
+
+
 @njit(cache=True, fastmath=True, error_model="numpy")
 def arnoldi_expm(psi, gam, scale, tol, rows, mode, par, diag, args, out):
     """exp(−i·scale·(A − i·gam)) ψ into ``out`` by Arnoldi, the whole loop compiled.
@@ -1590,12 +1616,8 @@ def arnoldi_expm(psi, gam, scale, tol, rows, mode, par, diag, args, out):
         hn = norm_in
         for _ in range(2):
             before = hn
-            for q in range(j + 1):
-                h[q] = 0.0
-            for k in range(dim):
-                wk = w[k]
-                for q in range(j + 1):
-                    h[q] += np.conj(rows[q, k]) * wk
+            for q0 in range(0, j + 1, 4):
+                _dots4(rows, q0, min(4, j + 1 - q0), w, h)
             n2 = 0.0
             for k in range(dim):
                 acc = w[k]
