@@ -54,6 +54,7 @@ _DT_US = 1e-3  # one sample = 1 ns
 _M_MAX = 40  # largest Lanczos basis before the exponential is split
 _KEEP_WORK = 16  # Lanczos work vectors kept between exponentials
 _KRYLOV_SHARE = 0.05  # of a Magnus block's error allowance, for each of its exponentials
+_REORTH = 0.5  # second Gram–Schmidt pass when an Arnoldi step loses more than this of its norm
 # Longer vectors take the decay Arnoldi in Python, whose Gram–Schmidt is two BLAS products:
 # faster there than the compiled loops (one trajectory of the 4 µs sweep at tolerance 1e-6,
 # 16 atoms: 15.4 s vs 18.7 s; but two at 14 atoms: 9.7 s vs 8.8 s)
@@ -82,6 +83,58 @@ def krylov_exp_first(
     e = expm(bordered)
     err = beta0 * h_next * scale * float(abs(e[m - 1, m]))
     return np.ascontiguousarray(e[:m, 0], dtype=np.complex128), err
+
+
+def arnoldi_exp(
+    psi: NDArray[np.complex128],
+    rows: NDArray[np.complex128],
+    apply: Callable[[NDArray[np.complex128], NDArray[np.complex128]], None],
+    scale: float,
+    tol: float,
+    *,
+    factor: complex = 1.0,
+    real_coefficients: bool = False,
+) -> tuple[NDArray[np.complex128], float] | None:
+    """exp(factor·scale·B) ψ by Arnoldi; None if ``len(rows) − 1`` vectors do not reach ``tol``.
+
+    ``apply(v, w)`` sets w = B v. The basis is the rows of ``rows`` (pages are touched only as
+    rows are used); classical Gram–Schmidt as two BLAS matrix–vector products, repeated once
+    when a step loses more than half of its norm, with the coefficients kept real if
+    ``real_coefficients``. Acceptance: Saad's estimate (:func:`krylov_exp_first`) ≤ ``tol``
+    from two vectors on, or breakdown.
+    """
+    beta0 = float(_dznrm2(psi))
+    if beta0 == 0.0:
+        return psi.copy(), 0.0
+    m_max = rows.shape[0] - 1
+    np.multiply(psi, 1.0 / beta0, out=rows[0])
+    hess = np.zeros((m_max + 1, m_max), dtype=np.float64 if real_coefficients else np.complex128)
+    for j in range(m_max):
+        w = rows[j + 1]
+        apply(rows[j], w)
+        basis_t = rows[: j + 1].T  # Fortran order: BLAS without copies
+        norm_in = hn = float(_dznrm2(w))
+        for _ in range(2):
+            before = hn
+            h = _zgemv(1.0, basis_t, w, trans=2)
+            if real_coefficients:
+                h = h.real.astype(np.complex128)
+            _zgemv(-1.0, basis_t, h, beta=1.0, y=w, overwrite_y=1)
+            hess[: j + 1, j] += h.real if real_coefficients else h
+            hn = float(_dznrm2(w))
+            if hn >= _REORTH * before:
+                break
+        hess[j + 1, j] = hn
+        breakdown = hn <= 1e-13 * max(norm_in, 1e-300)
+        if j == 0 and not breakdown:  # one vector is never accepted: no estimate needed
+            w *= 1.0 / hn
+            continue
+        m = j + 1
+        y, err = krylov_exp_first(factor * scale * hess[:m, :m], beta0, hn, scale)
+        if (j >= 1 and err <= tol) or breakdown:
+            return _zgemv(beta0, basis_t, y), (0.0 if breakdown else err)
+        w *= 1.0 / hn
+    return None
 
 
 @dataclass
@@ -288,12 +341,8 @@ class Evolver:
 
         With ``kargs`` the loop runs compiled in :func:`.kernels.arnoldi_expm`, the same steps.
 
-        ``gam`` ≥ 0 is the diagonal decay part (the matrix is not Hermitian, so the basis is
-        orthogonalised against all its vectors: classical Gram–Schmidt as two BLAS products,
-        repeated once when a step loses more than half its norm). Acceptance as in
-        :meth:`_lanczos`: Saad's estimate β₀·h_{m+1,m}·scale·|e_mᵀ φ₁(−i·scale·H_m) e₁| ≤
-        ``tol`` from m = 2 on, or breakdown; φ₁ from the exponential of the bordered
-        Hessenberg matrix.
+        ``gam`` ≥ 0 is the diagonal decay part; the matrix is not Hermitian, so the basis is
+        orthogonalised against all its vectors (:func:`arnoldi_exp`).
         """
         if self._arows is None:  # pages are touched only as rows are used
             self._arows = np.empty((_M_MAX + 1, self.space.dim), dtype=np.complex128)
@@ -301,46 +350,21 @@ class Evolver:
         if kargs is not None and len(psi) <= _ARNOLDI_COMPILED_MAX:
             out = np.empty_like(psi)
             par = 1 if parallel_for(len(psi)) else None  # see kernels._product
-            gam_c = np.ascontiguousarray(gam, dtype=np.float64)
             status, err, products, _ = arnoldi_expm(
-                psi, gam_c, float(scale), float(tol), rows, kargs[0], par, diag, kargs[1], out
+                psi, gam, float(scale), float(tol), rows, kargs[0], par, diag, kargs[1], out
             )
             self.stats.matvecs += int(products)
             if status == 2:
                 return psi.copy(), 0.0
             return (out, float(err)) if status == 1 else None
-        beta0 = float(_dznrm2(psi))
-        if beta0 == 0.0:
-            return psi.copy(), 0.0
-        np.multiply(psi, 1.0 / beta0, out=rows[0])
-        hess = np.zeros((_M_MAX + 1, _M_MAX), dtype=np.complex128)
-        for j in range(_M_MAX):
-            v, w = rows[j], rows[j + 1]
-            self.space.hpsi(v, 1.0, v, 0.0, diag, c, w)
+        space, stats = self.space, self.stats
+
+        def apply(v: NDArray[np.complex128], w: NDArray[np.complex128]) -> None:
+            space.hpsi(v, 1.0, v, 0.0, diag, c, w)
             w -= 1j * gam * v
-            self.stats.matvecs += 1
-            basis_t = rows[: j + 1].T  # Fortran order: BLAS without copies
-            norm_in = hn = float(_dznrm2(w))
-            for _ in range(2):  # classical Gram–Schmidt, once more if it lost half the norm
-                before = hn
-                h = _zgemv(1.0, basis_t, w, trans=2)
-                _zgemv(-1.0, basis_t, h, beta=1.0, y=w, overwrite_y=1)
-                hess[: j + 1, j] += h
-                hn = float(_dznrm2(w))
-                if hn >= 0.5 * before:
-                    break
-            hess[j + 1, j] = hn
-            breakdown = hn <= 1e-13 * max(norm_in, 1e-300)
-            if j == 0 and not breakdown:  # one vector is never accepted: no estimate needed
-                w *= 1.0 / hn
-                continue
-            m = j + 1
-            y, err = krylov_exp_first(-1j * scale * hess[:m, :m], beta0, hn, scale)
-            if (j >= 1 and err <= tol) or breakdown:
-                out = _zgemv(beta0, basis_t, y)
-                return out, (0.0 if breakdown else err)
-            w *= 1.0 / hn
-        return None
+            stats.matvecs += 1
+
+        return arnoldi_exp(psi, rows, apply, scale, tol, factor=-1j)
 
     def _lanczos_compiled(
         self,

@@ -54,12 +54,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
-from scipy.linalg.blas import dznrm2 as _dznrm2
-from scipy.linalg.blas import zgemv as _zgemv
 
 from virtual_device.errors import SimulationError
 from virtual_device.rydberg import kernels
-from virtual_device.rydberg.integrator import EvolutionStats, Evolver, krylov_exp_first
+from virtual_device.rydberg.integrator import EvolutionStats, Evolver, arnoldi_exp
 from virtual_device.rydberg.space import FullSpace
 
 __all__ = [
@@ -77,7 +75,6 @@ MAX_LINDBLAD_ATOMS = 10  # ρ: 4^10 complex = 16 MiB; the Arnoldi basis keeps up
 MAX_LINDBLAD_QUTRIT_ATOMS = 6  # ρ: 9^6 = 531,441 entries (8 MiB)
 _M_MAX = 40  # largest Arnoldi basis before the exponential is split further
 _PIECE_RADIUS = 8.0  # spectral radius bound of one exponential piece (typically ≤ 10 vectors)
-_REORTH = 0.5  # second Gram–Schmidt pass when a step loses more than this of its norm
 R_DIGIT = 1  # the digit of r in a qutrit index (three_level: 0 = g, 1 = r, 2 = h)
 H_DIGIT = 2  # the digit of h
 
@@ -649,49 +646,20 @@ class LindbladEvolver(Evolver):
     ) -> tuple[NDArray[np.complex128], float] | None:
         """exp(scale·𝓐) ρ by Arnoldi; None if _M_MAX vectors do not reach ``tol``.
 
-        Acceptance as the Lanczos loop: Saad's estimate β₀·h_{m+1,m}·scale·|e_mᵀ φ₁(scale·H_m)
-        e₁| ≤ tol from m = 2 on, or breakdown (φ₁ from the bordered Hessenberg matrix).
-        The basis is the rows of a work array kept between exponentials (pages are touched
-        only as rows are used); classical Gram–Schmidt as two BLAS matrix–vector products,
-        repeated once when a step loses more than half of its norm.
+        :func:`~.integrator.arnoldi_exp` (acceptance by Saad's estimate, as the Lanczos loop)
+        on the rows of a work array kept between exponentials.
         """
-        beta0 = float(_dznrm2(rho))
-        if beta0 == 0.0:
-            return rho.copy(), 0.0
         if self._rows is None:
             self._rows = np.empty((_M_MAX + 1, self.lspace.dim), dtype=np.complex128)
-        rows = self._rows
-        np.multiply(rho, 1.0 / beta0, out=rows[0])
-        hess = np.zeros((_M_MAX + 1, _M_MAX))  # real: see the Gram–Schmidt step
-        for j in range(_M_MAX):
-            w = rows[j + 1]
-            gen.apply(rows[j], w)
-            self.stats.matvecs += 1
-            basis_t = rows[: j + 1].T  # Fortran order: BLAS without copies
-            norm_in = float(_dznrm2(w))
-            # ⟨v_k, w⟩ = tr(v_k† w): real for Hermitian matrices, and kept real (the qutrit
-            # product needs Hermitian vectors; the two-level frames are unitary)
-            h = _zgemv(1.0, basis_t, w, trans=2).real
-            _zgemv(-1.0, basis_t, h.astype(np.complex128), beta=1.0, y=w, overwrite_y=1)
-            hn = float(_dznrm2(w))
-            if hn < _REORTH * norm_in:
-                h2 = _zgemv(1.0, basis_t, w, trans=2).real
-                _zgemv(-1.0, basis_t, h2.astype(np.complex128), beta=1.0, y=w, overwrite_y=1)
-                h += h2
-                hn = float(_dznrm2(w))
-            hess[: j + 1, j] = h
-            hess[j + 1, j] = hn
-            breakdown = hn <= 1e-13 * max(norm_in, 1e-300)
-            if j == 0 and not breakdown:  # one vector is never accepted: no estimate needed
-                w *= 1.0 / hn
-                continue
-            m = j + 1
-            y, err = krylov_exp_first(scale * hess[:m, :m], beta0, hn, scale)
-            if (j >= 1 and err <= tol) or breakdown:
-                out = _zgemv(beta0, basis_t, y)
-                return out, (0.0 if breakdown else err)
-            w *= 1.0 / hn
-        return None
+        stats = self.stats
+
+        def apply(v: NDArray[np.complex128], w: NDArray[np.complex128]) -> None:
+            gen.apply(v, w)
+            stats.matvecs += 1
+
+        # ⟨v_k, w⟩ = tr(v_k† w): real for Hermitian matrices, and kept real (the qutrit product
+        # needs Hermitian vectors; the two-level frames are unitary)
+        return arnoldi_exp(rho, self._rows, apply, scale, tol, real_coefficients=True)
 
 
 def evolve_density_matrix(
