@@ -18,6 +18,8 @@ basis kept unnormalised (v = s·u),
 * :func:`lanczos_expm`: the whole Lanczos exponential (those steps, the small tridiagonal
   eigenproblem, the error estimate and the combination) in one compiled call, with the
   serial or (``par``) the threaded kernels.
+* :func:`arnoldi_expm`: the same for the trajectories' non-Hermitian no-jump exponent (the
+  decay −i·gam on the diagonal), with full Gram–Schmidt and :func:`expm_small`.
 
 Blockade subspaces use the row-wise gather (:func:`subspace_hpsi`), or, for a chain whose
 kept states are exactly those without two adjacent Rydberg atoms, the streaming product in
@@ -1578,7 +1580,7 @@ def _dots4(rows, q0, nq, w, h):
 def arnoldi_expm(psi, gam, scale, tol, rows, mode, par, diag, args, out):
     """exp(−i·scale·(A − i·gam)) ψ into ``out`` by Arnoldi, the whole loop compiled.
 
-    The same algorithm, step for step, as :meth:`~.integrator.Evolver._decay_arnoldi`: A by
+    The same algorithm, step for step, as :func:`~.integrator.arnoldi_exp`: A by
     the fused product (``mode``, ``par``, ``diag``, ``args`` as for :func:`lanczos_expm`),
     minus i·gam·v; classical Gram–Schmidt against every basis vector (all coefficients in
     one pass, the subtraction in a second), repeated once if the step lost more than half
