@@ -49,6 +49,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="X",
         help="blockade subspace: drop states whose interaction energy exceeds X rad/µs",
     )
+    p.add_argument(
+        "--subspace-rule",
+        choices=("energy", "pair"),
+        default="energy",
+        help="how --subspace-cutoff applies: to a state's total interaction energy (default) "
+        "or to each doubly excited pair (a blockade radius: use it for 2D arrays)",
+    )
     p.add_argument("--shots", type=int, default=0, metavar="N", help="sample N shots")
     p.add_argument("--noise", type=Path, default=None, metavar="FILE", help="noise JSON")
     p.add_argument("--seed", type=int, default=None, help="seed for noise and shots")
@@ -159,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             noise=noise,
             method=args.method,
             subspace_cutoff=args.subspace_cutoff,
+            subspace_rule=args.subspace_rule,
             tolerance=args.tolerance,
             seed=args.seed,
             progress=False if args.no_progress else None,

@@ -96,6 +96,17 @@ def test_simulate_reads_pulser_style_noise_and_subspace_cutoff(sampled_file, tmp
     assert "measured_bitstring_probabilities" in data
 
 
+@pytest.mark.parametrize("rule", ["energy", "pair"])
+def test_subspace_rule_reaches_the_result(sampled_file, tmp_path, rule):
+    out = tmp_path / "r.json"
+    args = ["simulate", str(sampled_file), "--c6", str(C6), "--subspace-cutoff", "1.0"]
+    rc = main([*args, "--subspace-rule", rule, "-o", str(out), "--no-progress"])
+    assert rc == 0
+    trunc = json.loads(out.read_text())["truncation"]
+    assert trunc["rule"] == rule
+    assert trunc["kept_states"] == 3  # |11⟩ dropped either way: one pair, 6.9e3 rad/µs
+
+
 def test_unsupported_noise_is_a_cli_error(sampled_file, tmp_path, capsys):
     noise = tmp_path / "noise.json"
     noise.write_text(json.dumps({"depolarizing_rate": 0.1}))

@@ -152,8 +152,8 @@ def test_chain_layout_keeps_the_leak_bookkeeping_and_holds_no_neighbour_lists():
 class _GatherSubspace(BlockadeSubspace):
     """What simulate() builds, with the gather layout forced: the reference."""
 
-    def __init__(self, pair_v, energy_cutoff):
-        super().__init__(pair_v, energy_cutoff, layout="gather")
+    def __init__(self, pair_v, energy_cutoff, rule="energy"):
+        super().__init__(pair_v, energy_cutoff, layout="gather", rule=rule)
 
 
 def _sweep(n, t, local, threads):

@@ -274,3 +274,78 @@ def test_sampled_sequence_takes_c6_from_its_device():
     explicit = simulate(seq, interaction_coeff=c6, tolerance=1e-10)
     np.testing.assert_array_equal(looked_up.probabilities, explicit.probabilities)
     assert looked_up.bitstring_probabilities()["11"] < 0.1  # interacting, not independent
+
+
+def _square(side, spacing):
+    return np.array([(i * spacing, j * spacing) for i in range(side) for j in range(side)], float)
+
+
+def test_pair_rule_keeps_exactly_the_independent_sets_and_the_energy_rule_drops_order():
+    from virtual_device.rydberg.space import BlockadeSubspace, pair_interactions
+
+    coords = _square(4, 6.0)
+    v = pair_interactions(coords, C6)
+    cutoff = 0.99 * C6 / 6.0**6  # below V_nn, above every other pair
+    n = 16
+    every = np.arange(1 << n)
+    bits = (every[:, None] >> (n - 1 - np.arange(n))) & 1
+    close = np.triu(v > cutoff, 1)
+    energy = np.einsum("si,ij,sj->s", bits, np.triu(v, 1), bits)
+    blockaded = np.einsum("si,ij,sj->s", bits, close, bits) > 0
+    pair = BlockadeSubspace(v, cutoff, rule="pair")
+    np.testing.assert_array_equal(pair.states(), every[~blockaded])
+    assert pair.dim == 1234  # independent sets of the 4×4 grid graph (OEIS A006506)
+    np.testing.assert_allclose(pair.interaction, energy[~blockaded], rtol=1e-12)
+    assert pair.truncation.rule == "pair"
+    by_energy = BlockadeSubspace(v, cutoff)
+    np.testing.assert_array_equal(by_energy.states(), every[energy <= cutoff])
+    checkerboard = int(sum(1 << (n - 1 - k) for k in range(n) if (k // 4 + k % 4) % 2 == 0))
+    assert energy[checkerboard] > C6 / 6.0**6  # 1.26 V_nn of diagonal and longer pairs
+    assert checkerboard in set(pair.states().tolist())
+    assert checkerboard not in set(by_energy.states().tolist())
+    # on a chain the two rules keep the same states
+    chain = pair_interactions(np.stack([np.arange(12) * 5.5, np.zeros(12)], axis=1), C6)
+    c_cut = 0.99 * C6 / 5.5**6
+    by_pair = BlockadeSubspace(chain, c_cut, rule="pair")
+    np.testing.assert_array_equal(by_pair.states(), BlockadeSubspace(chain, c_cut).states())
+    assert by_pair.layout == "chain"
+
+
+def test_pair_rule_subspace_follows_a_2d_z2_sweep_where_the_energy_rule_cannot():
+    # 4×4 at 5 µm (V_nn = 55 rad/µs above the final Δ = 44 rad/µs: nearest neighbours stay
+    # blockaded), a 3 µs sweep into the checkerboard phase
+    coords = _square(4, 5.0)
+    t = 3000
+    k = np.arange(t)
+    amp = TWO_PI * 1.5 * np.minimum(1.0, np.minimum(k, t - 1 - k) / 300)
+    det = np.linspace(-TWO_PI * 4, TWO_PI * 7, t)
+    kw = dict(amplitude=amp, detuning=det, register=coords, interaction_coeff=C6, tolerance=1e-6)
+    full = simulate(**kw).bitstring_probabilities()
+    cutoff = 0.99 * C6 / 5.0**6
+    checkerboards = ["1010010110100101", "0101101001011010"]
+    assert min(full[c] for c in checkerboards) > 0.25  # the two likeliest outcomes
+    assert max(full, key=full.get) in checkerboards
+
+    def worst(res):
+        p = res.bitstring_probabilities()
+        return max(abs(full.get(s, 0) - p.get(s, 0)) for s in set(full) | set(p))
+
+    pair = simulate(**kw, subspace_cutoff=cutoff, subspace_rule="pair")
+    energy = simulate(**kw, subspace_cutoff=cutoff)
+    assert pair.truncation is not None and pair.truncation.info.kept_states == 1234
+    assert worst(pair) < 0.04  # measured 0.025
+    assert worst(pair) <= 10 * pair.truncation.max_dropped_population
+    e_probs = energy.bitstring_probabilities()
+    assert all(c not in e_probs for c in checkerboards)  # not in its space
+    assert worst(energy) > 0.25
+
+
+def test_subspace_rule_is_validated():
+    with pytest.raises(Exception, match="subspace_rule must be 'energy' or 'pair'; got 'radius'"):
+        simulate(
+            amplitude=np.ones(10),
+            register=np.zeros((1, 2)),
+            interaction_coeff=C6,
+            subspace_cutoff=1.0,
+            subspace_rule="radius",
+        )

@@ -612,20 +612,25 @@ def subspace_hpsi(
 
 
 @njit(cache=True, error_model="numpy")
-def enumerate_states(n, tables, cutoff):
+def enumerate_states(n, tables, cutoff, blocked):
     """Sorted states whose interaction energy is ≤ cutoff, and their energies.
 
     Atoms are appended most significant first; ``tables[k, g, byte]`` = Σ_{j<k} V_jk over
     the atoms j set in byte g. Emitting each kept state s followed by s | bit_k keeps the
-    list sorted at every level (bit_k is below every bit set so far).
+    list sorted at every level (bit_k is below every bit set so far). ``blocked`` (one mask
+    per atom, or empty): the pair rule instead — atom k may join a state only if none of the
+    atoms in ``blocked[k]`` (those j < k with V_jk above the cutoff) is set; the energy is
+    then not bounded.
     """
     states = np.zeros(1, dtype=np.int64)
     energy = np.zeros(1)
     n_groups = tables.shape[1]
+    pair = len(blocked) > 0
     for k in range(n):
         bit = np.int64(1) << (n - 1 - k)
         m = len(states)
         e1 = np.empty(m)
+        ok = np.empty(m, dtype=np.bool_)
         count = m
         for a in range(m):
             x = states[a]
@@ -633,7 +638,8 @@ def enumerate_states(n, tables, cutoff):
             for g in range(n_groups):
                 add += tables[k, g, (x >> (8 * g)) & 255]
             e1[a] = energy[a] + add
-            if e1[a] <= cutoff:
+            ok[a] = (x & blocked[k]) == 0 if pair else e1[a] <= cutoff
+            if ok[a]:
                 count += 1
         new_states = np.empty(count, dtype=np.int64)
         new_energy = np.empty(count)
@@ -642,7 +648,7 @@ def enumerate_states(n, tables, cutoff):
             new_states[j] = states[a]
             new_energy[j] = energy[a]
             j += 1
-            if e1[a] <= cutoff:
+            if ok[a]:
                 new_states[j] = states[a] | bit
                 new_energy[j] = e1[a]
                 j += 1

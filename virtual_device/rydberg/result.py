@@ -36,6 +36,7 @@ class TruncationReport:
         """JSON-ready form."""
         return {
             "energy_cutoff_rad_per_us": self.info.energy_cutoff,
+            "rule": self.info.rule,
             "kept_states": self.info.kept_states,
             "dropped_states": self.info.dropped_states,
             "leaky_transitions": self.info.leaky_transitions,

@@ -57,7 +57,9 @@ class TruncationInfo:
     ``dropped_states`` counts basis states of the full 2^N space left out;
     ``leaky_transitions`` counts single-atom flips from a kept state into a dropped one
     (the channels through which the truncation can lose amplitude); ``product_layout`` is
-    which H·ψ ran: ``"chain"`` (streaming, see :class:`BlockadeSubspace`) or ``"gather"``.
+    which H·ψ ran: ``"chain"`` (streaming, see :class:`BlockadeSubspace`) or ``"gather"``;
+    ``rule`` how the cutoff applies: ``"energy"`` (to a state's total interaction energy) or
+    ``"pair"`` (to each doubly excited pair).
     """
 
     energy_cutoff: float
@@ -65,6 +67,7 @@ class TruncationInfo:
     dropped_states: int
     leaky_transitions: int
     product_layout: str = "gather"
+    rule: str = "energy"
 
 
 _CHUNK_BITS = 16
@@ -235,6 +238,11 @@ class BlockadeSubspace:
 
     Interactions are repulsive (C6 > 0), so the energy only grows as atoms are excited: the
     kept set is enumerated atom by atom, pruning any partial state already above the cutoff.
+    With ``rule="pair"`` the cutoff applies to each pair instead: a state is kept unless two
+    of its Rydberg atoms interact by more than the cutoff (the independent sets of the
+    blockade graph, as a blockade radius defines them). The two rules agree on chains, but
+    not in 2D: in a 6×6 square at 6 µm the checkerboard (the Z2 state a sweep prepares) has
+    3.57 V_nn of diagonal and longer-range energy, so the energy rule at 0.99 V_nn drops it.
     H·ψ is a compiled row-wise gather over each kept state's kept single-flip neighbours
     (one packed int32 per neighbour: its index and which atom flips which way); flips that
     would leave the set are the truncation's leakage channels and are tracked for the report.
@@ -255,11 +263,14 @@ class BlockadeSubspace:
         pair_v: NDArray[np.float64],
         energy_cutoff: float,
         layout: Literal["auto", "gather", "chain"] = "auto",
+        rule: Literal["energy", "pair"] = "energy",
     ) -> None:
         """Enumerate the kept states; ``pair_v`` as for :class:`FullSpace`.
 
         ``layout``: ``"auto"`` uses the chain layout where it applies, else the gather;
-        ``"gather"`` always the gather; ``"chain"`` requires the chain layout.
+        ``"gather"`` always the gather; ``"chain"`` requires the chain layout. ``rule``:
+        ``"energy"`` bounds each state's total interaction energy by the cutoff, ``"pair"``
+        each pair's.
         """
         n = pair_v.shape[0]
         if n > _MAX_SUBSPACE_ATOMS:
@@ -268,17 +279,24 @@ class BlockadeSubspace:
             raise SimulationError(f"subspace cutoff must be ≥ 0 rad/µs; got {energy_cutoff!r}")
         if layout not in ("auto", "gather", "chain"):
             raise SimulationError(f"layout must be 'auto', 'gather' or 'chain'; got {layout!r}")
+        if rule not in ("energy", "pair"):
+            raise SimulationError(f"subspace rule must be 'energy' or 'pair'; got {rule!r}")
         self.n_atoms = n
         self.pair_v = pair_v
         # tables[k, g, byte]: Σ_j V_jk over the atoms j set in byte g of a state; for the
         # enumeration only the atoms before k count (row k of the upper triangle)
         v_upper = np.triu(pair_v, 1)
         enum_tables = np.stack([kernels.byte_tables(v_upper[:, k]) for k in range(n)])
+        blocked = np.zeros(n if rule == "pair" else 0, dtype=np.int64)
+        for k in range(len(blocked)):  # atoms j < k that atom k may not join (pair rule)
+            for j in np.flatnonzero(v_upper[:k, k] > energy_cutoff):
+                blocked[k] |= np.int64(1) << np.int64(n - 1 - j)
         self._states, self.interaction = kernels.enumerate_states(
-            n, enum_tables, float(energy_cutoff)
+            n, enum_tables, float(energy_cutoff), blocked
         )
         self.dim = len(self._states)
         self.energy_cutoff = float(energy_cutoff)
+        self.rule = rule
 
         chain = layout != "gather" and kernels.is_chain_space(self._states, n)
         if layout == "chain" and not chain:
@@ -307,6 +325,7 @@ class BlockadeSubspace:
             dropped_states=(1 << n) - self.dim if n < 63 else -1,
             leaky_transitions=len(self._leak_atom),
             product_layout=self._layout,
+            rule=rule,
         )
         self._bits_cache: NDArray[np.float64] | None = None
 
