@@ -52,3 +52,19 @@ def pulser_drives(seq: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray
             fields[b][rows, sl] += ch.amp[sl] * np.exp(1j * ch.phase[sl])
             dets[b][rows, sl] += ch.det[sl]
     return fields, dets
+
+
+def cvec(rng: np.random.Generator, dim: int) -> np.ndarray:
+    """A random complex vector."""
+    return rng.normal(size=dim) + 1j * rng.normal(size=dim)
+
+
+def gather_product(space: Any, u, s, prev, cprev, diag, coeffs):
+    """Reference: the gather kernel over the neighbour lists (independent of the layout)."""
+    from virtual_device.rydberg import kernels
+
+    indptr, ent, _, _ = kernels.neighbour_lists(space.states(), space.n_atoms)
+    out = np.empty_like(u)
+    table = kernels.subspace_table(coeffs)
+    dot = kernels.subspace_hpsi(u, s, prev, cprev, diag, table, indptr, ent, out)
+    return out, dot

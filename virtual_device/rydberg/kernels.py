@@ -23,7 +23,8 @@ basis kept unnormalised (v = s·u),
 
 Blockade subspaces use the row-wise gather (:func:`subspace_hpsi`), or, for a chain whose
 kept states are exactly those without two adjacent Rydberg atoms, the streaming product in
-the Zeckendorf layout (:func:`chain_hpsi`, no index table).
+the Zeckendorf layout (:func:`chain_hpsi`, no index table), or, for a 2D array whose rows
+are layers, the layered streaming product (:mod:`.layered`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ import numba
 import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
+
+from virtual_device.rydberg.layered import (
+    _layer_hpsi_parallel,
+    _layer_hpsi_serial,
+    any_nonzero,
+    finish_rows,
+    layered_coeffs,
+)
 
 __all__ = [
     "CHUNK_BITS",
@@ -1196,47 +1205,16 @@ def _chain_leaf(q, prog, uf, s, pf, cprev, diag, cr, ci, both, of, pa, qa):
             _chain_stream(pa, qa, ua, c, c + prog[fib + lv + 1], prog[fib + lv], x, y, both)
     _chain_micro(pa, ua, cr, 1.0, n, prog, t0)
     _chain_block_sum(pa, uf, cr, 1.0, prog, q, fs)
-    pv = pf[2 * b : 2 * b + fs]
-    ov = of[2 * b : 2 * b + fs]
-    dr = 0.0
-    di = 0.0
     if both:
         _chain_micro(qa, ua, ci, -1.0, n, prog, t0)
         _chain_block_sum(qa, uf, ci, -1.0, prog, q, fs)
-        for k in range(size):
-            f = 2 * k
-            wr = s * (pa[f] - qa[f + 1]) + cprev * pv[f]  # pv read before ov is written
-            wi = s * (pa[f + 1] + qa[f]) + cprev * pv[f + 1]
-            ov[f] = wr
-            ov[f + 1] = wi
-            xr, xi = ua[f], ua[f + 1]
-            dr += xr * wr + xi * wi
-            di += xr * wi - xi * wr
-    else:
-        for k in range(size):
-            f = 2 * k
-            wr = s * pa[f] + cprev * pv[f]
-            wi = s * pa[f + 1] + cprev * pv[f + 1]
-            ov[f] = wr
-            ov[f + 1] = wi
-            xr, xi = ua[f], ua[f + 1]
-            dr += xr * wr + xi * wi
-            di += xr * wi - xi * wr
-    return complex(dr, di)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _any_nonzero(x):
-    for v in x:
-        if v != 0.0:
-            return True
-    return False
+    return finish_rows(pa, qa, ua, pf[2 * b : 2 * b + fs], of[2 * b : 2 * b + fs], s, cprev, both)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _chain_hpsi_serial(u, s, prev, cprev, diag, cr, ci, prog, out):
     uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
-    both = _any_nonzero(ci)
+    both = any_nonzero(ci)
     m = prog[_CP_MAXLEAF]
     pa = np.empty(2 * m)
     qa = np.empty(2 * m if both else 0)
@@ -1249,7 +1227,7 @@ def _chain_hpsi_serial(u, s, prev, cprev, diag, cr, ci, prog, out):
 @njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def _chain_hpsi_parallel(u, s, prev, cprev, diag, cr, ci, prog, out):
     uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
-    both = _any_nonzero(ci)
+    both = any_nonzero(ci)
     m = prog[_CP_MAXLEAF]
     n_leaves = prog[_CP_NLEAF]
     dots = np.zeros(n_leaves, dtype=np.complex128)
@@ -1301,6 +1279,7 @@ MODE_GENERAL = 1  # full space, per-atom coefficients
 MODE_SUBSPACE = 2  # blockade subspace gather
 MODE_QUTRIT = 3  # three-level g–r–h full space
 MODE_CHAIN = 4  # blockade subspace of a 1D chain, Zeckendorf layout (no index table)
+MODE_LAYERED = 5  # blockade subspace of a 2D array in layers (rows), see :mod:`.layered`
 
 
 @njit(cache=True, inline="always", fastmath=True, error_model="numpy")
@@ -1392,11 +1371,15 @@ def _product(mode, par, u, s, prev, cprev, diag, args, out):
             return _qutrit_hpsi_parallel(u, s, prev, cprev, diag, up, down, out, n)
         if mode == MODE_CHAIN:
             return _chain_hpsi_parallel(u, s, prev, cprev, diag, acc_up, acc_dn, indptr, out)
+        if mode == MODE_LAYERED:
+            return _layer_hpsi_parallel(u, s, prev, cprev, diag, acc_up, acc_dn, indptr, out)
         return _sub_hpsi_parallel(u, s, prev, cprev, diag, table, indptr, ent, out)
     if mode == MODE_QUTRIT:
         return qutrit_hpsi(u, s, prev, cprev, diag, up, down, out, n)
     if mode == MODE_CHAIN:
         return _chain_hpsi_serial(u, s, prev, cprev, diag, acc_up, acc_dn, indptr, out)
+    if mode == MODE_LAYERED:
+        return _layer_hpsi_serial(u, s, prev, cprev, diag, acc_up, acc_dn, indptr, out)
     if mode == MODE_UNIFORM:
         cb = min(cbits, n)
         uf, pf, of = u.view(np.float64), prev.view(np.float64), out.view(np.float64)
@@ -1707,6 +1690,20 @@ def chain_krylov_args(
     cr, ci = _chain_coeffs(coeffs)
     n = int(prog[_CP_N])
     return MODE_CHAIN, (0.0, 0.0, none_c, none_c, table, prog, ent, n, 0, cr, ci)
+
+
+def layered_krylov_args(
+    coeffs: NDArray[np.complex128], prog: NDArray[np.int64]
+) -> tuple[int, tuple[Any, ...]]:
+    """(mode, args) of :func:`lanczos_expm` for the layered layout (``prog``: its plan).
+
+    As :func:`chain_krylov_args`: the plan travels as ``indptr``, the per-tag coefficients
+    (:func:`.layered.layered_coeffs`) as ``acc_up`` and ``acc_dn``.
+    """
+    table, _, ent = _no_table()
+    none_c = np.zeros(0, dtype=np.complex128)
+    cx, cy = layered_coeffs(coeffs)
+    return MODE_LAYERED, (0.0, 0.0, none_c, none_c, table, prog, ent, 0, 0, cx, cy)
 
 
 def qutrit_krylov_args(

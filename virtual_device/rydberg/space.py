@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from virtual_device.errors import SimulationError
 from virtual_device.rydberg import kernels
+from virtual_device.rydberg.layered import find_layers, layered_hpsi, layered_plan
 
 __all__ = ["BlockadeSubspace", "FullSpace", "TruncationInfo", "pair_interactions"]
 
@@ -57,7 +58,8 @@ class TruncationInfo:
     ``dropped_states`` counts basis states of the full 2^N space left out;
     ``leaky_transitions`` counts single-atom flips from a kept state into a dropped one
     (the channels through which the truncation can lose amplitude); ``product_layout`` is
-    which H·ψ ran: ``"chain"`` (streaming, see :class:`BlockadeSubspace`) or ``"gather"``;
+    which H·ψ ran: ``"chain"`` or ``"layered"`` (streaming, see :class:`BlockadeSubspace`)
+    or ``"gather"``;
     ``rule`` how the cutoff applies: ``"energy"`` (to a state's total interaction energy) or
     ``"pair"`` (to each doubly excited pair).
     """
@@ -233,6 +235,35 @@ class FullSpace:
         return psi
 
 
+def _layer_plan(states: NDArray[np.int64], n: int) -> NDArray[np.int64] | None:
+    """The layered layout's plan if it applies to these kept states (see :mod:`.layered`)."""
+    w, edges = find_layers(states, n)
+    if not w:
+        return None
+    plan, order = layered_plan(n, w, edges)
+    return plan if np.array_equal(order, states) else None
+
+
+def _layered_hpsi(
+    u: NDArray[np.complex128],
+    s: float,
+    prev: NDArray[np.complex128],
+    cprev: float,
+    diag: NDArray[np.float64],
+    coeffs: NDArray[np.complex128],
+    plan: NDArray[np.int64],
+    out: NDArray[np.complex128],
+) -> complex:
+    if not (u.flags.c_contiguous and prev.flags.c_contiguous and out.flags.c_contiguous):
+        tmp = np.empty(len(out), dtype=np.complex128)
+        u_c, prev_c = np.ascontiguousarray(u), np.ascontiguousarray(prev)  # before out changes
+        dot = _layered_hpsi(u_c, s, prev_c, cprev, np.ascontiguousarray(diag), coeffs, plan, tmp)
+        out[:] = tmp
+        return dot
+    par = kernels.parallel_for(len(u))
+    return layered_hpsi(u, s, prev, cprev, diag, coeffs, plan, out, parallel=par)
+
+
 class BlockadeSubspace:
     """Basis states whose total interaction energy is at most ``energy_cutoff`` (rad/µs).
 
@@ -254,6 +285,13 @@ class BlockadeSubspace:
     a compiled streaming product without neighbour lists (:func:`.kernels.chain_hpsi`; on
     the 30-atom chain 2–3× faster than the gather, and the lists' memory is not held). Any
     other kept set, or ``layout="gather"``, uses the gather.
+
+    Layered layout (``layout == "layered"``): when the atoms fall into rows of w consecutive
+    atoms (a 2D array numbered row by row), every blockaded pair lies within a row or between
+    neighbouring rows, and the kept states are exactly the independent sets of that blockade
+    graph (``rule="pair"``), the states sharing their first rows form contiguous blocks and
+    every flip is a stream or a few runs between blocks (:mod:`.layered`; on the 6×6 square
+    2× faster than the gather with two threads, without its neighbour lists).
     """
 
     truncation: TruncationInfo
@@ -262,13 +300,14 @@ class BlockadeSubspace:
         self,
         pair_v: NDArray[np.float64],
         energy_cutoff: float,
-        layout: Literal["auto", "gather", "chain"] = "auto",
+        layout: Literal["auto", "gather", "chain", "layered"] = "auto",
         rule: Literal["energy", "pair"] = "energy",
     ) -> None:
         """Enumerate the kept states; ``pair_v`` as for :class:`FullSpace`.
 
-        ``layout``: ``"auto"`` uses the chain layout where it applies, else the gather;
-        ``"gather"`` always the gather; ``"chain"`` requires the chain layout. ``rule``:
+        ``layout``: ``"auto"`` uses the chain layout where it applies, else the layered
+        layout where that applies, else the gather; ``"gather"`` always the gather;
+        ``"chain"`` and ``"layered"`` require their layout. ``rule``:
         ``"energy"`` bounds each state's total interaction energy by the cutoff, ``"pair"``
         each pair's.
         """
@@ -277,8 +316,10 @@ class BlockadeSubspace:
             raise SimulationError(f"at most {_MAX_SUBSPACE_ATOMS} atoms; got {n}")
         if not energy_cutoff >= 0:
             raise SimulationError(f"subspace cutoff must be ≥ 0 rad/µs; got {energy_cutoff!r}")
-        if layout not in ("auto", "gather", "chain"):
-            raise SimulationError(f"layout must be 'auto', 'gather' or 'chain'; got {layout!r}")
+        if layout not in ("auto", "gather", "chain", "layered"):
+            raise SimulationError(
+                f"layout must be 'auto', 'gather', 'chain' or 'layered'; got {layout!r}"
+            )
         if rule not in ("energy", "pair"):
             raise SimulationError(f"subspace rule must be 'energy' or 'pair'; got {rule!r}")
         self.n_atoms = n
@@ -298,17 +339,30 @@ class BlockadeSubspace:
         self.energy_cutoff = float(energy_cutoff)
         self.rule = rule
 
-        chain = layout != "gather" and kernels.is_chain_space(self._states, n)
+        chain = layout in ("auto", "chain") and kernels.is_chain_space(self._states, n)
         if layout == "chain" and not chain:
             raise SimulationError(
                 "the chain layout needs the kept states to be exactly the bit strings without "
                 "two adjacent Rydberg atoms (atoms numbered along the chain)"
             )
-        self._layout: Literal["gather", "chain"] = "chain" if chain else "gather"
+        self._layer_plan: NDArray[np.int64] | None = None
+        if layout in ("auto", "layered") and not chain:
+            self._layer_plan = _layer_plan(self._states, n)
+        if layout == "layered" and self._layer_plan is None:
+            raise SimulationError(
+                "the layered layout needs the kept states to be exactly the independent sets "
+                "of a blockade graph linking only atoms of the same or of neighbouring layers "
+                "(rows of consecutive atoms: number a 2D array row by row, and use "
+                "subspace_rule='pair')"
+            )
+        self._layout: Literal["gather", "chain", "layered"] = (
+            "chain" if chain else "layered" if self._layer_plan is not None else "gather"
+        )
         self._neighbours: tuple[NDArray[np.int64], NDArray[Any]] | None = None
         self._chain_plan: NDArray[np.int64] | None = None
         if chain:
             self._chain_plan = kernels.chain_plan(n)
+        if chain or self._layer_plan is not None:
             self._leak_ptr, self._leak_atom = kernels.leak_lists(self._states, n)
         else:
             indptr, ent, self._leak_ptr, self._leak_atom = kernels.neighbour_lists(self._states, n)
@@ -330,8 +384,8 @@ class BlockadeSubspace:
         self._bits_cache: NDArray[np.float64] | None = None
 
     @property
-    def layout(self) -> Literal["gather", "chain"]:
-        """Which product runs: ``"chain"`` (streaming, no index table) or ``"gather"``."""
+    def layout(self) -> Literal["gather", "chain", "layered"]:
+        """Which product runs: ``"chain"``, ``"layered"`` (streaming) or ``"gather"``."""
         return self._layout
 
     @property
@@ -368,6 +422,8 @@ class BlockadeSubspace:
             arrays += list(self._neighbours)
         if self._chain_plan is not None:
             arrays.append(self._chain_plan)
+        if self._layer_plan is not None:
+            arrays.append(self._layer_plan)
         return int(sum(a.nbytes for a in arrays))
 
     def states(self) -> NDArray[np.int64]:
@@ -412,6 +468,8 @@ class BlockadeSubspace:
         """
         if self._chain_plan is not None:
             return kernels.chain_hpsi(u, s, prev, cprev, diag, coeffs, self._chain_plan, out)
+        if self._layer_plan is not None:
+            return _layered_hpsi(u, s, prev, cprev, diag, coeffs, self._layer_plan, out)
         table = kernels.subspace_table(coeffs)
         indptr, ent = self._neighbour_lists()
         return kernels.subspace_hpsi(u, s, prev, cprev, diag, table, indptr, ent, out)
@@ -420,6 +478,8 @@ class BlockadeSubspace:
         """As :meth:`FullSpace.krylov_args`, for the chain product or the gather."""
         if self._chain_plan is not None:
             return kernels.chain_krylov_args(coeffs, self._chain_plan)
+        if self._layer_plan is not None:
+            return kernels.layered_krylov_args(coeffs, self._layer_plan)
         indptr, ent = self._neighbour_lists()
         return kernels.subspace_krylov_args(coeffs, indptr, ent)
 
