@@ -1262,15 +1262,51 @@ def chain_hpsi(
     may be ``out``; ``u`` must not. Strided vectors are copied (the kernel works on the
     contiguous (re, im) floats).
     """
+    kerns = (_chain_hpsi_serial, _chain_hpsi_parallel)
+    return _streaming_hpsi(kerns, _chain_coeffs, u, s, prev, cprev, diag, coeffs, prog, out)
+
+
+def layer_hpsi(
+    u: NDArray[np.complex128],
+    s: float,
+    prev: NDArray[np.complex128],
+    cprev: float,
+    diag: NDArray[np.float64],
+    coeffs: NDArray[np.complex128],
+    prog: NDArray[np.int64],
+    out: NDArray[np.complex128],
+) -> complex:
+    """As :func:`chain_hpsi` for the layered layout (``prog``: :func:`.layered.layered_plan`)."""
+    kerns = (_layer_hpsi_serial, _layer_hpsi_parallel)
+    return _streaming_hpsi(kerns, layered_coeffs, u, s, prev, cprev, diag, coeffs, prog, out)
+
+
+def _streaming_hpsi(
+    kerns: tuple[Any, Any],
+    split: Any,
+    u: NDArray[np.complex128],
+    s: float,
+    prev: NDArray[np.complex128],
+    cprev: float,
+    diag: NDArray[np.float64],
+    coeffs: NDArray[np.complex128],
+    prog: NDArray[np.int64],
+    out: NDArray[np.complex128],
+) -> complex:
+    """A streaming product on contiguous vectors: strided ones are copied, out written back.
+
+    ``kerns``: the serial and threaded kernels; ``split`` makes their coefficient arrays.
+    """
     if not (u.flags.c_contiguous and prev.flags.c_contiguous and out.flags.c_contiguous):
         tmp = np.empty(len(out), dtype=np.complex128)
         u_c, prev_c = np.ascontiguousarray(u), np.ascontiguousarray(prev)  # before out changes
-        dot = chain_hpsi(u_c, s, prev_c, cprev, np.ascontiguousarray(diag), coeffs, prog, tmp)
+        d_c = np.ascontiguousarray(diag)
+        dot = _streaming_hpsi(kerns, split, u_c, s, prev_c, cprev, d_c, coeffs, prog, tmp)
         out[:] = tmp
         return dot
-    cr, ci = _chain_coeffs(coeffs)
-    kern = _chain_hpsi_parallel if parallel_for(len(u)) else _chain_hpsi_serial
-    return complex(kern(u, float(s), prev, float(cprev), diag, cr, ci, prog, out))
+    a, b = split(coeffs)
+    kern = kerns[1] if parallel_for(len(u)) else kerns[0]
+    return complex(kern(u, float(s), prev, float(cprev), diag, a, b, prog, out))
 
 
 # -- the whole Lanczos exponential, compiled -----------------------------------------------

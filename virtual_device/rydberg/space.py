@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from virtual_device.errors import SimulationError
 from virtual_device.rydberg import kernels
-from virtual_device.rydberg.layered import find_layers, layered_hpsi, layered_plan
+from virtual_device.rydberg.layered import find_layers, layered_plan
 
 __all__ = ["BlockadeSubspace", "FullSpace", "TruncationInfo", "pair_interactions"]
 
@@ -244,26 +244,6 @@ def _layer_plan(states: NDArray[np.int64], n: int) -> NDArray[np.int64] | None:
     return plan if np.array_equal(order, states) else None
 
 
-def _layered_hpsi(
-    u: NDArray[np.complex128],
-    s: float,
-    prev: NDArray[np.complex128],
-    cprev: float,
-    diag: NDArray[np.float64],
-    coeffs: NDArray[np.complex128],
-    plan: NDArray[np.int64],
-    out: NDArray[np.complex128],
-) -> complex:
-    if not (u.flags.c_contiguous and prev.flags.c_contiguous and out.flags.c_contiguous):
-        tmp = np.empty(len(out), dtype=np.complex128)
-        u_c, prev_c = np.ascontiguousarray(u), np.ascontiguousarray(prev)  # before out changes
-        dot = _layered_hpsi(u_c, s, prev_c, cprev, np.ascontiguousarray(diag), coeffs, plan, tmp)
-        out[:] = tmp
-        return dot
-    par = kernels.parallel_for(len(u))
-    return layered_hpsi(u, s, prev, cprev, diag, coeffs, plan, out, parallel=par)
-
-
 class BlockadeSubspace:
     """Basis states whose total interaction energy is at most ``energy_cutoff`` (rad/µs).
 
@@ -469,7 +449,7 @@ class BlockadeSubspace:
         if self._chain_plan is not None:
             return kernels.chain_hpsi(u, s, prev, cprev, diag, coeffs, self._chain_plan, out)
         if self._layer_plan is not None:
-            return _layered_hpsi(u, s, prev, cprev, diag, coeffs, self._layer_plan, out)
+            return kernels.layer_hpsi(u, s, prev, cprev, diag, coeffs, self._layer_plan, out)
         table = kernels.subspace_table(coeffs)
         indptr, ent = self._neighbour_lists()
         return kernels.subspace_hpsi(u, s, prev, cprev, diag, table, indptr, ent, out)
