@@ -69,7 +69,7 @@ def drives(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ch.amp, dtype=float), np.asarray(ch.det, dtype=float)
 
 
-def _ours(coords, tolerance, cutoff, rule, threads, queue):
+def _ours(coords, tolerance, cutoff, rule, threads, symmetry, queue):
     from virtual_device.rydberg import simulate
 
     amp, det = drives(coords)
@@ -84,6 +84,7 @@ def _ours(coords, tolerance, cutoff, rule, threads, queue):
             tolerance=tolerance,
             subspace_cutoff=cutoff,
             subspace_rule=rule,
+            symmetry=symmetry,
             record_every_ns=0,
             progress=False,
             threads=threads,
@@ -227,6 +228,13 @@ def main() -> None:
         type=lambda v: v if v == "auto" else int(v),
         help="simulate(threads=...): auto (default), or a number (1 = serial)",
     )
+    ap.add_argument(
+        "--symmetry",
+        default="auto",
+        choices=("auto", "off"),
+        help="simulate(symmetry=...): auto (default) evolves the subspace cases in the "
+        "register's symmetric sector; off in the whole kept set",
+    )
     args = ap.parse_args()
     print(
         f"{'case':18s} {'N':>3s} {'states':>8s} {'ours s':>8s} {'load s':>6s} {'matvecs':>7s} "
@@ -245,11 +253,13 @@ def main() -> None:
         kind, n, cut, with_pulser, ref_tol, rule = CASES[name]
         coords = coords_for(kind, n)
         cutoff = None if cut is None else cut * V_NN[kind]
-        ours = in_process(_ours, coords, args.tolerance, cutoff, rule, args.threads)
+        ours = in_process(_ours, coords, args.tolerance, cutoff, rule, args.threads, args.symmetry)
         p_ours = full_probs(ours, n) if n <= 24 else None
         ref = None
         if ref_tol is not None:
-            ref = full_probs(in_process(_ours, coords, ref_tol, None, rule, args.threads), n)
+            ref = full_probs(
+                in_process(_ours, coords, ref_tol, None, rule, args.threads, args.symmetry), n
+            )
         elif cut is not None:
             ref = full_results.get((kind, n))  # subspace: compare with the full-space result
         if cut is None and p_ours is not None:
@@ -279,6 +289,12 @@ def main() -> None:
                 f"  cutoff {cut} V_nn ({rule} rule), "
                 f"est. dropped population {tr['max_dropped_population']:.1e}, "
                 f"{tr['product_layout']} product"
+                + (
+                    f", symmetric sector ({tr['symmetry_order']} symmetries, "
+                    f"{tr['sector_states']} orbits)"
+                    if tr["symmetry_order"] > 1
+                    else ""
+                )
             )
         print(row, flush=True)
 

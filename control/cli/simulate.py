@@ -56,6 +56,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="how --subspace-cutoff applies: to a state's total interaction energy (default) "
         "or to each doubly excited pair (a blockade radius: use it for 2D arrays)",
     )
+    p.add_argument(
+        "--symmetry",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto (default): evolve a subspace run in the register's symmetric sector "
+        "(one amplitude per orbit of its rotations and reflections) when every atom gets the "
+        "same drive and nothing jumps; off: in every kept state",
+    )
     p.add_argument("--shots", type=int, default=0, metavar="N", help="sample N shots")
     p.add_argument("--noise", type=Path, default=None, metavar="FILE", help="noise JSON")
     p.add_argument("--seed", type=int, default=None, help="seed for noise and shots")
@@ -167,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             method=args.method,
             subspace_cutoff=args.subspace_cutoff,
             subspace_rule=args.subspace_rule,
+            symmetry=args.symmetry,
             tolerance=args.tolerance,
             seed=args.seed,
             progress=False if args.no_progress else None,

@@ -107,6 +107,39 @@ def test_subspace_rule_reaches_the_result(sampled_file, tmp_path, rule):
     assert trunc["kept_states"] == 3  # |11⟩ dropped either way: one pair, 6.9e3 rad/µs
 
 
+def test_symmetry_flag_reaches_the_result(tmp_path):
+    """A 2×2 square, every pair blockaded: auto evolves 2 orbits, off the 5 kept states."""
+    reg = Register({"a": (0, 0), "b": (5, 0), "c": (0, 5), "d": (5, 5)})
+    t = 400
+    ch = ChannelSamples(
+        "rydberg_global",
+        "ground-rydberg",
+        "Global",
+        np.full(t, 2 * np.pi * 1.0),
+        np.zeros(t),
+        np.zeros(t),
+        (TargetSlot(0, t, frozenset(reg.ids)),),
+    )
+    path = tmp_path / "square.npz"
+    SampledSequence(reg, {"rydberg_global": ch}, device_name="AnalogDevice").save_npz(path)
+    args = ["simulate", str(path), "--c6", str(C6), "--subspace-cutoff", "1.0"]
+    data = {}
+    for mode in ("auto", "off"):
+        out = tmp_path / f"{mode}.json"
+        assert main([*args, "--symmetry", mode, "-o", str(out), "--no-progress"]) == 0
+        data[mode] = json.loads(out.read_text())
+    assert data["auto"]["truncation"]["symmetry_order"] == 8
+    assert data["auto"]["truncation"]["sector_states"] == 2  # |0000⟩ and the W state
+    assert data["off"]["truncation"]["symmetry_order"] == 1
+    assert data["off"]["truncation"]["sector_states"] == 5
+    p_auto = data["auto"]["bitstring_probabilities"]
+    p_off = data["off"]["bitstring_probabilities"]
+    assert set(p_auto) == set(p_off)
+    for k, v in p_off.items():
+        assert p_auto[k] == pytest.approx(v, abs=1e-12)
+    assert p_off["0100"] > 0.05  # the drive did move population
+
+
 def test_unsupported_noise_is_a_cli_error(sampled_file, tmp_path, capsys):
     noise = tmp_path / "noise.json"
     noise.write_text(json.dumps({"depolarizing_rate": 0.1}))

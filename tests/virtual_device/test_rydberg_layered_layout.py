@@ -122,6 +122,7 @@ def _sweep(rows, cols, t, local, threads, noise=None):
         interaction_coeff=C6,
         subspace_cutoff=0.99 * V_NN,
         subspace_rule="pair",
+        symmetry="off",  # the layered layout itself (the symmetric sector: test_rydberg_symmetry)
         tolerance=1e-9,
         record_every_ns=50,
         progress=False,

@@ -1704,12 +1704,19 @@ def full_krylov_args(
 
 
 def subspace_krylov_args(
-    coeffs: NDArray[np.complex128], indptr: NDArray[np.int64], ent: NDArray[Any]
+    coeffs: NDArray[np.complex128],
+    indptr: NDArray[np.int64],
+    ent: NDArray[Any],
+    table: NDArray[np.complex128] | None = None,
 ) -> tuple[int, tuple[Any, ...]]:
-    """(mode, args) of :func:`lanczos_expm` for the blockade-subspace gather."""
+    """(mode, args) of :func:`lanczos_expm` for the blockade-subspace gather.
+
+    ``table``: the coefficient per entry tag, if not :func:`subspace_table` of ``coeffs``.
+    """
     none_c = np.zeros(0, dtype=np.complex128)
     none_f = np.zeros(0)
-    table = subspace_table(coeffs)
+    if table is None:
+        table = subspace_table(coeffs)
     return MODE_SUBSPACE, (0.0, 0.0, none_c, none_c, table, indptr, ent, 0, 0, none_f, none_f)
 
 

@@ -41,6 +41,8 @@ class TruncationReport:
             "dropped_states": self.info.dropped_states,
             "leaky_transitions": self.info.leaky_transitions,
             "product_layout": self.info.product_layout,
+            "symmetry_order": self.info.symmetry_order,
+            "sector_states": self.info.sector_states,
             "leakage_amplitude": self.leakage_amplitude,
             "max_dropped_population": self.max_dropped_population,
         }

@@ -26,6 +26,11 @@ from virtual_device.rydberg.lindblad import (
 from virtual_device.rydberg.noise import NoiseModel
 from virtual_device.rydberg.result import SimulationResult, TruncationReport
 from virtual_device.rydberg.space import BlockadeSubspace, FullSpace, pair_interactions
+from virtual_device.rydberg.symmetry import (
+    SymmetricSubspace,
+    prefer_symmetric,
+    register_symmetries,
+)
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -189,6 +194,7 @@ def simulate(
     method: Method = "state-vector",
     subspace_cutoff: float | None = None,
     subspace_rule: Literal["energy", "pair"] = "energy",
+    symmetry: Literal["auto", "off"] = "auto",
     tolerance: float = 1e-6,
     record_every_ns: int | None = None,
     seed: int | np.random.Generator | None = None,
@@ -235,9 +241,17 @@ def simulate(
     only if two of its Rydberg atoms interact by more than it: a blockade radius). Use it for
     2D arrays: there the energy rule also drops ordered states whose many weak, distant pairs
     add up beyond the cutoff (a 6×6 square's checkerboard at 6 µm carries 3.57 V_nn); on a
-    chain the two agree. ``tolerance`` bounds ‖ψ − ψ_exact‖ of each run (probabilities are
-    then within 2·tolerance). ``record_every_ns``: spacing of the occupation time series
-    (default: about 50 points; 0 records the final state only). ``seed`` drives every random
+    chain the two agree. ``symmetry="auto"`` (default) evolves a subspace run in the
+    register's totally symmetric sector (:mod:`.symmetry`: one amplitude per orbit of its
+    rotations and reflections, 8× fewer on a square) whenever that is exact — every atom gets
+    the same drive (no local channel, beam waist, Doppler shift, state-preparation error or
+    atom loss in that run) and there are no dephasing or relaxation jumps — and faster (4 or
+    more symmetries, or 2 where no chain or layered layout applies: see
+    :func:`.symmetry.prefer_symmetric`); the result is the same (the truncation report gives
+    ``symmetry_order`` and ``sector_states``). ``"off"`` never does. ``tolerance`` bounds
+    ‖ψ − ψ_exact‖ of each run (probabilities are then within 2·tolerance).
+    ``record_every_ns``: spacing of the occupation time series (default: about 50 points; 0
+    records the final state only). ``seed`` drives every random
     draw.
     ``blas_threads``: BLAS threads while simulating (default 1: the vector operations are
     memory-bound, and spinning BLAS threads on a busy machine cost more than they give;
@@ -279,6 +293,7 @@ def _simulate(
     method: Method,
     subspace_cutoff: float | None,
     subspace_rule: Literal["energy", "pair"],
+    symmetry: Literal["auto", "off"],
     tolerance: float,
     record_every_ns: int | None,
     seed: int | np.random.Generator | None,
@@ -288,6 +303,8 @@ def _simulate(
         raise SimulationError(f"method must be one of {list(METHODS)}; got {method!r}")
     if subspace_rule not in ("energy", "pair"):
         raise SimulationError(f"subspace_rule must be 'energy' or 'pair'; got {subspace_rule!r}")
+    if symmetry not in ("auto", "off"):
+        raise SimulationError(f"symmetry must be 'auto' or 'off'; got {symmetry!r}")
     if method == "lindblad" and subspace_cutoff is not None:
         raise SimulationError(
             f"subspace_cutoff={subspace_cutoff!r} is not available with method='lindblad' "
@@ -396,6 +413,18 @@ def _simulate(
     final_state: NDArray[np.complex128] | None = None
     trunc_report: TruncationReport | None = None
     space_cache: dict[bytes, FullSpace | BlockadeSubspace] = {}
+    prefer_cache: dict[bytes, bool] = {}
+    # symmetric sectors: only without jumps (one atom's jump leaves the sector), and per run
+    # only when the drive is the same on every atom
+    perms = (
+        register_symmetries(coords[:, :2])
+        if symmetry == "auto"
+        and subspace_cutoff is not None
+        and not lindblad
+        and noise.dephasing_rate == 0
+        and noise.relaxation_rate == 0
+        else None
+    )
     try:
         for _ in range(runs):
             absent = rng.random(n) < noise.state_prep_error if noise.state_prep_error else None
@@ -453,13 +482,31 @@ def _simulate(
                 else:
                     add_relabelled(rho_sum, rho.reshape(rho_sum.shape))
             else:
+                symmetric = (
+                    perms is not None
+                    and len(perms) > 1
+                    and not inactive.any()
+                    and bool(np.all(coeff == coeff[:1]))
+                    and bool(np.all(det == det[:1]))
+                )
+                if symmetric and key not in prefer_cache:
+                    assert perms is not None and subspace_cutoff is not None
+                    prefer_cache[key] = prefer_symmetric(
+                        v, float(subspace_cutoff), subspace_rule, len(perms)
+                    )
+                symmetric = symmetric and prefer_cache[key]
+                key += b"s" if symmetric else b""
                 space = space_cache.get(key)
                 if space is None:
-                    space = (
-                        FullSpace(v)
-                        if subspace_cutoff is None
-                        else BlockadeSubspace(v, float(subspace_cutoff), rule=subspace_rule)
-                    )
+                    if subspace_cutoff is None:
+                        space = FullSpace(v)
+                    elif symmetric:
+                        assert perms is not None
+                        space = SymmetricSubspace(
+                            v, float(subspace_cutoff), perms, rule=subspace_rule
+                        )
+                    else:
+                        space = BlockadeSubspace(v, float(subspace_cutoff), rule=subspace_rule)
                     space_cache[key] = space
                 decay = np.full(n, noise.relaxation_rate) if noise.relaxation_rate > 0 else None
                 evolver = Evolver(
@@ -470,9 +517,12 @@ def _simulate(
                     decay_rates=decay,
                 )
                 psi, occ, stats = _run_one(evolver, space, record, noise, rng, bar, task)
+                if isinstance(space, SymmetricSubspace):
+                    psi, states = space.expand(psi), space.kept_states()
+                else:
+                    states = space.states()
                 probs = np.abs(psi) ** 2
                 probs /= probs.sum()
-                states = space.states()
                 final_state = psi / np.linalg.norm(psi)
             occ_sum += occ
             if lost_bits:

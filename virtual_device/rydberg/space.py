@@ -61,7 +61,9 @@ class TruncationInfo:
     which H·ψ ran: ``"chain"`` or ``"layered"`` (streaming, see :class:`BlockadeSubspace`)
     or ``"gather"``;
     ``rule`` how the cutoff applies: ``"energy"`` (to a state's total interaction energy) or
-    ``"pair"`` (to each doubly excited pair).
+    ``"pair"`` (to each doubly excited pair); ``symmetry_order`` the number of register
+    symmetries the evolution used (1: none) and ``sector_states`` the orbits it evolved
+    (the kept states otherwise; see :mod:`.symmetry`).
     """
 
     energy_cutoff: float
@@ -70,6 +72,12 @@ class TruncationInfo:
     leaky_transitions: int
     product_layout: str = "gather"
     rule: str = "energy"
+    symmetry_order: int = 1
+    sector_states: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sector_states is None:
+            object.__setattr__(self, "sector_states", self.kept_states)
 
 
 _CHUNK_BITS = 16
@@ -244,6 +252,33 @@ def _layer_plan(states: NDArray[np.int64], n: int) -> NDArray[np.int64] | None:
     return plan if np.array_equal(order, states) else None
 
 
+def kept_states(
+    pair_v: NDArray[np.float64], energy_cutoff: float, rule: Literal["energy", "pair"]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The blockade subspace's kept states (sorted) and their interaction energies (rad/µs).
+
+    ``rule="energy"``: states whose total interaction energy is ≤ ``energy_cutoff``;
+    ``"pair"``: states with no doubly excited pair above it (see :class:`BlockadeSubspace`).
+    """
+    n = pair_v.shape[0]
+    if n > _MAX_SUBSPACE_ATOMS:
+        raise SimulationError(f"at most {_MAX_SUBSPACE_ATOMS} atoms; got {n}")
+    if not energy_cutoff >= 0:
+        raise SimulationError(f"subspace cutoff must be ≥ 0 rad/µs; got {energy_cutoff!r}")
+    if rule not in ("energy", "pair"):
+        raise SimulationError(f"subspace rule must be 'energy' or 'pair'; got {rule!r}")
+    # tables[k, g, byte]: Σ_j V_jk over the atoms j set in byte g of a state; for the
+    # enumeration only the atoms before k count (row k of the upper triangle)
+    v_upper = np.triu(pair_v, 1)
+    enum_tables = np.stack([kernels.byte_tables(v_upper[:, k]) for k in range(n)])
+    blocked = np.zeros(n if rule == "pair" else 0, dtype=np.int64)
+    for k in range(len(blocked)):  # atoms j < k that atom k may not join (pair rule)
+        for j in np.flatnonzero(v_upper[:k, k] > energy_cutoff):
+            blocked[k] |= np.int64(1) << np.int64(n - 1 - j)
+    states, energy = kernels.enumerate_states(n, enum_tables, float(energy_cutoff), blocked)
+    return states, energy
+
+
 class BlockadeSubspace:
     """Basis states whose total interaction energy is at most ``energy_cutoff`` (rad/µs).
 
@@ -291,30 +326,14 @@ class BlockadeSubspace:
         ``"energy"`` bounds each state's total interaction energy by the cutoff, ``"pair"``
         each pair's.
         """
-        n = pair_v.shape[0]
-        if n > _MAX_SUBSPACE_ATOMS:
-            raise SimulationError(f"at most {_MAX_SUBSPACE_ATOMS} atoms; got {n}")
-        if not energy_cutoff >= 0:
-            raise SimulationError(f"subspace cutoff must be ≥ 0 rad/µs; got {energy_cutoff!r}")
         if layout not in ("auto", "gather", "chain", "layered"):
             raise SimulationError(
                 f"layout must be 'auto', 'gather', 'chain' or 'layered'; got {layout!r}"
             )
-        if rule not in ("energy", "pair"):
-            raise SimulationError(f"subspace rule must be 'energy' or 'pair'; got {rule!r}")
+        n = pair_v.shape[0]
         self.n_atoms = n
         self.pair_v = pair_v
-        # tables[k, g, byte]: Σ_j V_jk over the atoms j set in byte g of a state; for the
-        # enumeration only the atoms before k count (row k of the upper triangle)
-        v_upper = np.triu(pair_v, 1)
-        enum_tables = np.stack([kernels.byte_tables(v_upper[:, k]) for k in range(n)])
-        blocked = np.zeros(n if rule == "pair" else 0, dtype=np.int64)
-        for k in range(len(blocked)):  # atoms j < k that atom k may not join (pair rule)
-            for j in np.flatnonzero(v_upper[:k, k] > energy_cutoff):
-                blocked[k] |= np.int64(1) << np.int64(n - 1 - j)
-        self._states, self.interaction = kernels.enumerate_states(
-            n, enum_tables, float(energy_cutoff), blocked
-        )
+        self._states, self.interaction = kept_states(pair_v, energy_cutoff, rule)
         self.dim = len(self._states)
         self.energy_cutoff = float(energy_cutoff)
         self.rule = rule
@@ -450,9 +469,13 @@ class BlockadeSubspace:
             return kernels.chain_hpsi(u, s, prev, cprev, diag, coeffs, self._chain_plan, out)
         if self._layer_plan is not None:
             return kernels.layer_hpsi(u, s, prev, cprev, diag, coeffs, self._layer_plan, out)
-        table = kernels.subspace_table(coeffs)
         indptr, ent = self._neighbour_lists()
+        table = self._table(coeffs)
         return kernels.subspace_hpsi(u, s, prev, cprev, diag, table, indptr, ent, out)
+
+    def _table(self, coeffs: NDArray[np.complex128]) -> NDArray[np.complex128]:
+        """The gather's coefficient per packed entry tag (:func:`.kernels.subspace_table`)."""
+        return kernels.subspace_table(coeffs)
 
     def krylov_args(self, coeffs: NDArray[np.complex128]) -> tuple[int, tuple[Any, ...]] | None:
         """As :meth:`FullSpace.krylov_args`, for the chain product or the gather."""
@@ -461,7 +484,7 @@ class BlockadeSubspace:
         if self._layer_plan is not None:
             return kernels.layered_krylov_args(coeffs, self._layer_plan)
         indptr, ent = self._neighbour_lists()
-        return kernels.subspace_krylov_args(coeffs, indptr, ent)
+        return kernels.subspace_krylov_args(coeffs, indptr, ent, table=self._table(coeffs))
 
     def apply_drive(
         self,
