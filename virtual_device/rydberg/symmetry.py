@@ -12,7 +12,7 @@ approximation. In that basis
 
 so the product is the subspace gather over the representatives' flips with a weight per
 entry, which the packed entry's tag carries in place of the atom (all atoms share one
-coefficient): the 6×6 square's 5,598,861 kept states (pair rule) are 701,895 orbits, so the
+coefficient): the 6×6 square's 5,598,861 kept states (pair rule) are 704,126 orbits, so the
 vectors and the gather are 8× shorter. Occupations are the group average of the
 representatives' ones; :meth:`SymmetricSubspace.expand` gives the amplitudes of every kept
 state at the end.
