@@ -482,19 +482,17 @@ def _simulate(
                 else:
                     add_relabelled(rho_sum, rho.reshape(rho_sum.shape))
             else:
-                symmetric = (
-                    perms is not None
-                    and len(perms) > 1
-                    and not inactive.any()
-                    and bool(np.all(coeff == coeff[:1]))
-                    and bool(np.all(det == det[:1]))
+                symmetric = perms is not None and _symmetric_run(
+                    perms,
+                    inactive,
+                    coeff,
+                    det,
+                    key,
+                    prefer_cache,
+                    v,
+                    subspace_cutoff,
+                    subspace_rule,
                 )
-                if symmetric and key not in prefer_cache:
-                    assert perms is not None and subspace_cutoff is not None
-                    prefer_cache[key] = prefer_symmetric(
-                        v, float(subspace_cutoff), subspace_rule, len(perms)
-                    )
-                symmetric = symmetric and prefer_cache[key]
                 key += b"s" if symmetric else b""
                 space = space_cache.get(key)
                 if space is None:
@@ -575,6 +573,31 @@ def _simulate(
         },
         density_matrix=None if rho_sum is None else rho_sum / runs,
     )
+
+
+def _symmetric_run(
+    perms: NDArray[np.int64],
+    inactive: NDArray[np.bool_],
+    coeff: NDArray[np.complex128],
+    det: NDArray[np.float64],
+    key: bytes,
+    prefer_cache: dict[bytes, bool],
+    pair_v: NDArray[np.float64],
+    cutoff: float | None,
+    rule: Literal["energy", "pair"],
+) -> bool:
+    """Whether this run evolves in the symmetric sector: exact here, and faster.
+
+    Exact: the register has symmetries, every atom is present and gets the same drive.
+    Faster: :func:`.symmetry.prefer_symmetric`, decided once per ``key`` (set of absent atoms).
+    """
+    if len(perms) < 2 or cutoff is None or inactive.any():
+        return False
+    if not (np.all(coeff == coeff[:1]) and np.all(det == det[:1])):
+        return False
+    if key not in prefer_cache:
+        prefer_cache[key] = prefer_symmetric(pair_v, float(cutoff), rule, len(perms))
+    return prefer_cache[key]
 
 
 def _two_level_noise(noise: NoiseModel, basis: str) -> NoiseModel:
