@@ -138,6 +138,20 @@ def test_subspace_kernel_equals_dense_product(n, spacing, cutoff_distance, threa
     assert pop == pytest.approx(
         min(1.0, np.sum(np.minimum(amp / np.maximum(penalty, 1e-12) ** 2, source))), rel=1e-6
     )
+    # a drive equal on every atom takes the uniform path (float32 sums of the penalty terms)
+    cu, du = np.full(n, coeffs[0]), np.full(n, delta[0])
+    amp_u = np.abs(cu[0] * u[leak_src]) ** 2 / np.sum(np.abs(u) ** 2)
+    pen_u = np.abs(np.array(pen) - du[0])
+    rate_u, pop_u = space.leakage(u, cu, du, norm2=float(np.sum(np.abs(u) ** 2)))
+    assert rate_u == pytest.approx(np.sqrt(amp_u.sum()), rel=1e-12)
+    assert pop_u == pytest.approx(
+        min(1.0, np.sum(np.minimum(amp_u / np.maximum(pen_u, 1e-12) ** 2, source))), rel=1e-5
+    )
+    args = (u, 1.0 / np.sum(np.abs(u) ** 2), np.abs(cu) ** 2, du, space._leak_ptr)
+    for uniform in (False, True):
+        serial = kernels._leakage_serial(*args, space._leak_atom, space._leak_penalty, uniform)
+        parallel = kernels._leakage_parallel(*args, space._leak_atom, space._leak_penalty, uniform)
+        np.testing.assert_allclose(parallel, serial, rtol=1e-12)
 
 
 def test_wide_neighbour_entries_match_narrow():

@@ -562,13 +562,23 @@ ENTRY_SHIFT = 7  # packed neighbour entry: index << 7 | (1 if the flip lowers) <
 @njit(cache=True, inline="always", fastmath=True, error_model="numpy")
 def _sub_block(lo, hi, u, s, prev, cprev, diag, table, indptr, ent, out):
     dot = 0j
+    tag, shift = np.uint64(127), np.uint64(ENTRY_SHIFT)
     for k in range(lo, hi):
+        # two accumulators, entries in pairs: two independent chains of complex adds (the
+        # 6x6 symmetric sector's product 8-10 % faster than one)
         acc = diag[k] * u[k]
-        for e in range(indptr[k], indptr[k + 1]):
+        acc1 = 0j
+        e, end = indptr[k], indptr[k + 1]
+        while e + 1 < end:
             # unsigned: no negative-index wrap-around test per gather (20–40 % faster)
+            x, y = np.uint64(ent[e]), np.uint64(ent[e + 1])
+            acc += table[x & tag] * u[x >> shift]
+            acc1 += table[y & tag] * u[y >> shift]
+            e += 2
+        if e < end:
             x = np.uint64(ent[e])
-            acc += table[x & np.uint64(127)] * u[x >> np.uint64(ENTRY_SHIFT)]
-        w = s * acc + cprev * prev[k]  # prev[k] is read before out[k] is written
+            acc += table[x & tag] * u[x >> shift]
+        w = s * (acc + acc1) + cprev * prev[k]  # prev[k] is read before out[k] is written
         out[k] = w
         dot += np.conj(u[k]) * w
     return dot
@@ -766,7 +776,7 @@ def leak_penalties(states, leak_ptr, leak_atom, tables):
 
 
 @njit(cache=True, inline="always", fastmath=True, error_model="numpy")
-def _leakage_rows(lo, hi, psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty):
+def _leakage_general_rows(lo, hi, psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty):
     rate2 = 0.0
     pop = 0.0
     for k in range(lo, hi):
@@ -784,21 +794,59 @@ def _leakage_rows(lo, hi, psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, pena
     return rate2, pop
 
 
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _leakage_uniform_rows(lo, hi, psi, inv_norm2, a2, d, leak_ptr, penalty):
+    """As :func:`_leakage_general_rows` for a drive equal on every atom (|c|² = a2, δ = d).
+
+    Per row, Σ_e min(a2/ΔE_e², 1) over its contiguous penalties (no per-entry atom lookup;
+    in float32, as the penalties are stored, so the inner loop vectorises 8 wide, divisions
+    included) times the row's |ψ|²; the rate is the row's count of leaky flips times a2 |ψ|².
+    """
+    rate2 = 0.0
+    pop = 0.0
+    a32, d32 = np.float32(a2), np.float32(d)
+    tiny, one = np.float32(1e-12), np.float32(1.0)
+    for k in range(lo, hi):
+        e0, e1 = leak_ptr[k], leak_ptr[k + 1]
+        if e0 == e1:
+            continue
+        src = (psi[k].real ** 2 + psi[k].imag ** 2) * inv_norm2
+        part = np.float32(0.0)
+        for e in range(e0, e1):  # float32 (the penalties are): 8 lanes; an estimate
+            pen = max(abs(penalty[e] - d32), tiny)
+            part += min(a32 / (pen * pen), one)
+        rate2 += (e1 - e0) * src
+        pop += part * src
+    return rate2 * a2, pop
+
+
+@njit(cache=True, inline="always", fastmath=True, error_model="numpy")
+def _leakage_rows(lo, hi, psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty, uniform):
+    if uniform:
+        return _leakage_uniform_rows(
+            lo, hi, psi, inv_norm2, amp2[0], delta[0], leak_ptr, penalty
+        )  # fmt: skip
+    return _leakage_general_rows(lo, hi, psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty)
+
+
 @njit(cache=True, fastmath=True, error_model="numpy")
-def _leakage_serial(psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty):
-    return _leakage_rows(0, len(psi), psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty)
+def _leakage_serial(psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty, uniform):
+    return _leakage_rows(
+        0, len(psi), psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty, uniform
+    )  # fmt: skip
 
 
 @njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
-def _leakage_parallel(psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty):
+def _leakage_parallel(psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty, uniform):
     dim = len(psi)
     nb = (dim + _BLOCK - 1) // _BLOCK
     parts = np.zeros((nb, 2))
     for b in prange(nb):
         lo = b * _BLOCK
         r, p = _leakage_rows(
-            lo, min(dim, lo + _BLOCK), psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty
-        )
+            lo, min(dim, lo + _BLOCK), psi, inv_norm2, amp2, delta, leak_ptr, leak_atom, penalty,
+            uniform,
+        )  # fmt: skip
         parts[b, 0] = r
         parts[b, 1] = p
     return parts[:, 0].sum(), parts[:, 1].sum()
@@ -819,8 +867,11 @@ def leakage_sums(
     ``threads="auto"``: one call per accepted block, ≈ 0.1 s serially on the 30-chain).
     """
     threaded = (_threads > 1 or _adaptive) and len(psi) >= PARALLEL_MIN
+    # a drive equal on every atom (every symmetric sector's): no per-entry atom lookup and
+    # float32 sums, ≈ 2-3× faster on the 6x6 sector
+    uniform = bool(len(amp2)) and bool(np.all(amp2 == amp2[0]) and np.all(delta == delta[0]))
     kern = _leakage_parallel if threaded else _leakage_serial
-    r, p = kern(psi, float(inv_norm2), amp2, delta, leak_ptr, leak_atom, penalty)
+    r, p = kern(psi, float(inv_norm2), amp2, delta, leak_ptr, leak_atom, penalty, uniform)
     return float(r), float(p)
 
 
