@@ -217,9 +217,79 @@ def _block_requests(
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
+def _periodic_block(
+    j0: int, m: int, rate: float, ipar: NDArray[np.int64]
+) -> tuple[int, int, int, int]:  # pragma: no cover - compiled
+    """(t₀, x₀·Q mod P, P, Q) if the block may take the integer request path, else t₀ = −1.
+
+    Where rate = P/Q exactly with Q a power of two (1.25 = 5/4, 0.625 = 5/8, 1, 2, 2.5 …)
+    and x = j − offset is ≥ 0 and below 2⁴⁰, ⌊x/rate + 10⁻⁹⌋ = ⌊x·Q/P⌋ exactly: x/rate is
+    x·Q/P correctly rounded, whose fractional part is a multiple of 1/P ≥ 1/4096, far from
+    the next integer at this size, and an integer stays exact. The path also needs the
+    whole block lit and inside the clamp (a sequence's inside: the common case), and the
+    sin² response (a measured table keeps the general path).
+    """
+    x0 = j0 - ipar[0]
+    if ipar[6] != 0 or x0 < 0 or x0 + m >= 1 << 40:
+        return -1, 0, 0, 0
+    q = 1
+    p = 0
+    while q <= 64:
+        pf = rate * q  # exact: a power-of-two scaling
+        if pf == np.floor(pf) and pf <= 4096.0:
+            p = int(pf)
+            break
+        q *= 2
+    if p == 0:
+        return -1, 0, 0, 0
+    t0 = (x0 * q) // p
+    t1 = ((x0 + m - 1) * q) // p
+    if t0 < ipar[4] or t1 >= ipar[5] or t0 < max(ipar[2], ipar[1]) or t1 > ipar[3]:
+        return -1, 0, 0, 0
+    return t0, (x0 * q) % p, p, q
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
 def _at(tix: NDArray[np.float64], i: int) -> np.uint64:  # pragma: no cover - compiled
     """Input index of sample ``i`` (non-negative: unsigned, so no wrap-around check)."""
     return np.uint64(np.int64(tix[i]))
+
+
+@nb.njit(cache=True, nogil=True)
+def _fill_periodic(
+    c0: int,
+    r0: int,
+    p: int,
+    q: int,
+    m: int,
+    acc: float,
+    rabi: NDArray[np.float64],
+    det: NDArray[np.float64],
+    phi: NDArray[np.float64],
+    fpar: NDArray[np.float64],
+    loc: NDArray[np.float64],
+    tgt: NDArray[np.float64],
+) -> float:  # pragma: no cover - compiled
+    """:func:`_fill_block` where sample i plays input index c0 + ⌊(r0 + i·q)/p⌋ (all lit).
+
+    ``acc`` = the running phase before the block; returns it after; ``loc``, ``tgt[1:]`` as
+    there (sin² response only). Strict IEEE, the operations of the general loop.
+    """
+    h2c = fpar[3] * fpar[4]
+    ls = fpar[2] * h2c / (fpar[1] * fpar[1])
+    ph_c, inv_max = fpar[6], fpar[8]
+    c = np.uint64(c0)
+    r = r0
+    for i in range(m):
+        om = rabi[c]
+        loc[i] = acc + phi[c] * ph_c
+        acc += _step_cycles(om, det[c], ls, h2c)
+        tgt[i + 1] = min(om * inv_max, 1.0)
+        r += q
+        while r >= p:
+            r -= p
+            c += np.uint64(1)
+    return acc
 
 
 @nb.njit(cache=True, nogil=True)
@@ -249,11 +319,20 @@ def _fill_block(
     h2c = fpar[3] * fpar[4]
     ls = fpar[2] * h2c / (fpar[1] * fpar[1])
     car_c, ph_c, inv_max = fpar[5], fpar[6], fpar[8]
-    _block_requests(j0, m, fpar, ipar, tix, tgt[1:])  # tgt[1:] holds the lit flags first
     jf0 = float(j0 - ipar[0])
     for i in range(m):
         turns = (jf0 + _IOTA[i]) * car_c
         car[i] = turns - np.floor(turns)
+    t0, r0, p, q = _periodic_block(j0, m, fpar[0], ipar)
+    if t0 >= 0:
+        # every sample lit and unclamped, t = ⌊x·Q/P⌋ exactly: the request index by integer
+        # steps (no request pass, no float → int conversion, no lit flag); the same loads and
+        # the same float operations in the same order as the loop below, so the same bits
+        acc = _fill_periodic(t0 - ipar[1], r0, p, q, m, acc, rabi, det, phi, fpar, loc, tgt)
+        x1 = j0 + m - 1 - ipar[0]
+        tix[m - 1] = float((x1 * q) // p - ipar[1])  # the range tile's end (see _chunk_synth)
+        return acc
+    _block_requests(j0, m, fpar, ipar, tix, tgt[1:])  # tgt[1:] holds the lit flags first
     if ipar[6] != 0:
         for i in range(m):
             c = _at(tix, i)
@@ -296,6 +375,16 @@ def _chunk_total(
     acc = 0.0
     for b0 in range(0, n, _BLOCK):
         m = min(_BLOCK, n - b0)
+        t0, r, p, q = _periodic_block(j0 + b0, m, fpar[0], ipar)
+        if t0 >= 0:  # as in _fill_block: the same requests by integer steps
+            c = np.uint64(t0 - ipar[1])
+            for _ in range(m):
+                acc += _step_cycles(rabi[c], det[c], ls, h2c)
+                r += q
+                while r >= p:
+                    r -= p
+                    c += np.uint64(1)
+            continue
         _block_requests(j0 + b0, m, fpar, ipar, tix, lit)
         for i in range(m):
             c = _at(tix, i)

@@ -331,3 +331,69 @@ def test_in_range_long_blocks_compile_as_before() -> None:
     ch = ChannelSamples("rydberg_global", "ground-rydberg", "Global", amp, det, np.zeros(n), slot)
     prog = compile_sequence(SampledSequence(REG, {"rydberg_global": ch}), hw, CAL)
     assert prog.budget.channels[0].max_code > 10_000
+
+
+@pytest.mark.parametrize(
+    ("rate", "p", "q"), [(1.25, 5, 4), (0.625, 5, 8), (1.0, 1, 1), (2.5, 5, 2)]
+)
+def test_integer_requests_equal_the_float_formula(rate: float, p: int, q: int) -> None:
+    """⌊x/rate + 10⁻⁹⌋ = ⌊x·Q/P⌋ for rate = P/Q (Q a power of two) and 0 ≤ x < 2⁴⁰."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate(
+        [np.arange(100_000), rng.integers(0, 1 << 40, 200_000), (1 << 40) - 1 - np.arange(1000)]
+    )
+    np.testing.assert_array_equal(np.floor(x / rate + 1e-9).astype(np.int64), (x * q) // p)
+    fpar = np.zeros(len(_kernels.FPAR))
+    fpar[0] = rate
+    ipar = np.array([3, 0, 0, 1 << 45, 0, 1 << 45, 0, 0, 32767, 0, -1], dtype=np.int64)
+    t0, r0, pp, qq = _kernels._periodic_block(1003, 4096, rate, ipar)
+    assert (pp, qq) == (p, q) and t0 == (1000 * q) // p and r0 == (1000 * q) % p
+    ipar[6] = 1  # a measured table response keeps the general path
+    assert _kernels._periodic_block(1003, 4096, rate, ipar)[0] == -1
+    assert _kernels._periodic_block(1003, 4096, 1.2, ipar)[0] == -1  # 6/5: not exact in binary
+
+
+@pytest.mark.parametrize("rate", [1.25, 0.625, 1.0])
+@pytest.mark.parametrize("j0", [4, 5, 7, 4097, 1_000_003])
+def test_periodic_fill_is_bit_identical_to_the_general_loop(rate: float, j0: int) -> None:
+    """The integer-request path against the general loop's float operations, in Python."""
+    rng = np.random.default_rng(j0)
+    n_ns = 2_000_000
+    rabi, det, phi = rng.uniform(0, 20, n_ns), rng.normal(0, 30, n_ns), rng.normal(0, 3, n_ns)
+    # rate, κ, k_LS, offset scale, 1/f_s, f_c/f_s, φ→cycles, amp scale, 1/Ω_max, α, 1/LSB, flags
+    fpar = np.array(
+        [rate, 24, -2, 7.9e4, 8e-10, 0.064, -0.08, 0.27, 1 / 22.1, 1, 65534, 0, 22, 0, 0]
+    )
+    base = 1 if j0 < 10 else 5  # input element 0 is ns `base`; sample j plays ns ⌊(j − 2)/rate⌋
+    hi = n_ns + base - 1
+    ipar = np.array([2, base, base, hi, base, hi + 1, 0, 0, 32767, 0, -1], dtype=np.int64)
+    m = 4096
+    assert _kernels._periodic_block(j0, m, rate, ipar)[0] >= 0
+    tix, car, loc, tgt = np.full(m, -1.0), np.empty(m), np.empty(m), np.zeros(m + 1)
+    acc = _kernels._fill_block(
+        j0, m, 0.123, rabi, det, phi, np.empty(0), fpar, ipar, tix, car, loc, tgt
+    )
+    # the general loop, operation by operation (Python floats are IEEE doubles)
+    h2c = float(fpar[3] * fpar[4])
+    ls = float(fpar[2]) * h2c / float(fpar[1] * fpar[1])
+    ref_acc = 0.123
+    ref_loc, ref_tgt = np.empty(m), np.empty(m)
+    c = np.floor((j0 - 2 + np.arange(m)) / rate + 1e-9).astype(np.int64) - base
+    for i in range(m):
+        om = float(rabi[c[i]])
+        ref_loc[i] = ref_acc + float(phi[c[i]]) * float(fpar[6])
+        ref_acc += float(det[c[i]]) * h2c - (om * om) * ls
+        ref_tgt[i] = min(om * float(fpar[8]), 1.0)
+    assert acc == ref_acc
+    assert tix[m - 1] == c[-1]
+    np.testing.assert_array_equal(loc, ref_loc)
+    np.testing.assert_array_equal(tgt[1:], ref_tgt)
+    # the parallel drivers' chunk sums take the integer path too: the same running sum
+    n = 3 * m + 5
+    total = _kernels._chunk_total(j0, n, rabi, det, phi, np.empty(0), fpar, ipar)
+    c = np.floor((j0 - 2 + np.arange(n)) / rate + 1e-9).astype(np.int64) - base
+    ref_total = 0.0
+    for i in range(n):
+        om = float(rabi[c[i]])
+        ref_total += float(det[c[i]]) * h2c - (om * om) * ls
+    assert total == ref_total
