@@ -354,10 +354,15 @@ def test_threaded_leakage_sums_equal_the_serial_ones(layout):
     amp2 = rng.uniform(1.0, 40.0, 22)
     delta = rng.uniform(-30.0, 30.0, 22)
     args = (psi, 0.3, amp2, delta, space._leak_ptr, space._leak_atom, space._leak_penalty)
-    serial = kernels._leakage_serial(*args)
-    threaded = kernels._leakage_parallel(*args)
+    serial = kernels._leakage_serial(*args, False)
+    threaded = kernels._leakage_parallel(*args, False)
     assert serial[0] > 0 and serial[1] > 0
     np.testing.assert_allclose(threaded, serial, rtol=1e-12)
+    # a drive equal on every atom: the uniform path, threaded = serial too
+    uni = (psi, 0.3, np.full(22, amp2[0]), np.full(22, delta[0]), *args[4:])
+    np.testing.assert_allclose(
+        kernels._leakage_parallel(*uni, True), kernels._leakage_serial(*uni, True), rtol=1e-12
+    )
     with kernels.kernel_threads(2):
         np.testing.assert_allclose(kernels.leakage_sums(*args), serial, rtol=1e-12)
     # the estimate the simulator reports uses it: rate = √Σ, population capped at 1
