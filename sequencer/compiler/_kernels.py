@@ -255,6 +255,18 @@ def _at(tix: NDArray[np.float64], i: int) -> np.uint64:  # pragma: no cover - co
     return np.uint64(np.int64(tix[i]))
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _next_request(
+    r: int, c: np.uint64, p: int, q: int
+) -> tuple[int, np.uint64]:  # pragma: no cover - compiled
+    """The next sample's (remainder, input index) on the integer path: c += ⌊(r + q)/p⌋."""
+    r += q
+    while r >= p:
+        r -= p
+        c += np.uint64(1)
+    return r, c
+
+
 @nb.njit(cache=True, nogil=True)
 def _fill_periodic(
     c0: int,
@@ -285,10 +297,7 @@ def _fill_periodic(
         loc[i] = acc + phi[c] * ph_c
         acc += _step_cycles(om, det[c], ls, h2c)
         tgt[i + 1] = min(om * inv_max, 1.0)
-        r += q
-        while r >= p:
-            r -= p
-            c += np.uint64(1)
+        r, c = _next_request(r, c, p, q)
     return acc
 
 
@@ -310,7 +319,9 @@ def _fill_block(
 ) -> float:  # pragma: no cover - compiled
     """Gathers and the running phase of a block (strict IEEE: no fast-math here).
 
-    ``tix``: input index of each sample (float); ``car``: carrier phase in [0, 1); ``loc``:
+    ``tix``: input index of each sample (float; the integer path of :func:`_fill_periodic`
+    sets only ``tix[m − 1]``, the range tile's end, which is all the caller reads after the
+    block); ``car``: carrier phase in [0, 1); ``loc``:
     baseband phase before each sample (from ``acc``) plus its φ in cycles; ``tgt[1:]``:
     Ω/Ω_max (clipped at 1) or the table amplitude (V). Returns the running phase after the
     block. The chunk sums of the parallel driver (:func:`_chunk_total`) run the same
@@ -380,10 +391,7 @@ def _chunk_total(
             c = np.uint64(t0 - ipar[1])
             for _ in range(m):
                 acc += _step_cycles(rabi[c], det[c], ls, h2c)
-                r += q
-                while r >= p:
-                    r -= p
-                    c += np.uint64(1)
+                r, c = _next_request(r, c, p, q)
             continue
         _block_requests(j0 + b0, m, fpar, ipar, tix, lit)
         for i in range(m):
