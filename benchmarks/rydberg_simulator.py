@@ -186,6 +186,10 @@ CASES = {
     "sub_chain12_5Vnn": ("chain", 12, 5.0, False, 1e-9, "energy"),
     "sub_chain20_5Vnn": ("chain", 20, 5.0, False, None, "energy"),
     "sub_chain20_nn": ("chain", 20, 0.99, False, None, "energy"),
+    # how much of the space 1e-3 needs on this sweep (not in the default table; run with
+    # chain20 first, whose result they are compared with)
+    "sub_chain20_7Vnn": ("chain", 20, 7.0, False, None, "energy"),
+    "sub_chain20_10Vnn": ("chain", 20, 10.0, False, None, "energy"),
     "sub_chain30_nn": ("chain", 30, 0.99, False, None, "energy"),
     "sub_square16_nn": ("square", 16, 0.99, False, None, "pair"),
     "sub_square36_nn": ("square", 36, 0.99, False, None, "pair"),
