@@ -61,8 +61,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=("auto", "off"),
         default="auto",
         help="auto (default): evolve a subspace run in the register's symmetric sector "
-        "(one amplitude per orbit of its rotations and reflections) when every atom gets the "
-        "same drive and nothing jumps; off: in every kept state",
+        "(one amplitude per orbit of its rotations and reflections) under the symmetries "
+        "that leave the drive unchanged, when nothing jumps; off: in every kept state",
     )
     p.add_argument("--shots", type=int, default=0, metavar="N", help="sample N shots")
     p.add_argument("--noise", type=Path, default=None, metavar="FILE", help="noise JSON")

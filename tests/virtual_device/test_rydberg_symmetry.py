@@ -14,6 +14,7 @@ from virtual_device.rydberg import NoiseModel, cutoff_for_distance, simulate
 from virtual_device.rydberg.space import BlockadeSubspace, pair_interactions
 from virtual_device.rydberg.symmetry import (
     SymmetricSubspace,
+    drive_symmetries,
     orbit_index,
     orbit_tables,
     prefer_symmetric,
@@ -146,19 +147,36 @@ def _isometry(sym, plain):
     return p
 
 
+def _drive(coords, kind):
+    """Per-atom (coeffs, delta): equal on every atom, or a function of the distance from the
+    centroid (which every symmetry keeps: different on each class of atoms)."""
+    n = len(coords)
+    if kind == "uniform":
+        return np.full(n, 3.1 * np.exp(0.7j)), np.full(n, -2.3)
+    r = np.hypot(*(coords - coords.mean(axis=0)).T)
+    r = r / r.max()
+    return 3.1 * np.exp(0.7j) * (1 + 0.4 * r) * np.exp(0.9j * r), -2.3 + 1.7 * r**2
+
+
+class _FewTags(SymmetricSubspace):
+    max_tags = 8  # forces the fall-back: tags (lower, size classes), one coefficient
+
+
+@pytest.mark.parametrize("drive", ["uniform", "invariant"])
 @pytest.mark.parametrize("rule", ["energy", "pair"])
 @pytest.mark.parametrize(
     ("coords", "spacing"),
     [(grid(3, 3, 5.0), 5.0), (chain(8), 5.5), (grid(4, 4, 6.0), 6.0), (hexagon(), 5.0)],
 )
-def test_sector_hamiltonian_is_the_projection(coords, spacing, rule):
-    n = len(coords)
+def test_sector_hamiltonian_is_the_projection(coords, spacing, rule, drive):
     v = pair_interactions(coords, C6)
     cut = cutoff_for_distance(C6, spacing * 1.01)
     plain = BlockadeSubspace(v, cut, layout="gather", rule=rule)
     sym = SymmetricSubspace(v, cut, register_symmetries(coords), rule=rule)
-    coeffs = np.full(n, 3.1 * np.exp(0.7j))
-    delta = np.full(n, -2.3)
+    assert sym.per_atom_drives
+    coeffs, delta = _drive(coords, drive)
+    if drive == "invariant":  # the classes really differ
+        assert len(np.unique(np.round(np.abs(coeffs), 9))) > 1
     h_plain = _dense(plain, coeffs, delta)
     h_sym = _dense(sym, coeffs, delta)
     p = _isometry(sym, plain)
@@ -181,7 +199,54 @@ def test_sector_hamiltonian_is_the_projection(coords, spacing, rule):
     assert np.allclose(est_sym, est_plain, rtol=1e-9)
 
 
-def test_non_uniform_drive_and_jumps_are_refused():
+@pytest.mark.parametrize(("coords", "spacing"), [(grid(4, 4, 6.0), 6.0), (hexagon(), 5.0)])
+def test_with_too_many_tags_the_sector_takes_one_drive_for_all(coords, spacing):
+    v = pair_interactions(coords, C6)
+    cut = cutoff_for_distance(C6, spacing * 1.01)
+    plain = BlockadeSubspace(v, cut, layout="gather", rule="pair")
+    sym = _FewTags(v, cut, register_symmetries(coords), rule="pair")
+    full = SymmetricSubspace(v, cut, register_symmetries(coords), rule="pair")
+    assert not sym.per_atom_drives and full.per_atom_drives
+    coeffs, delta = _drive(coords, "uniform")
+    p = _isometry(sym, plain)
+    h_plain = _dense(plain, coeffs, delta)
+    h_sym = _dense(sym, coeffs, delta)
+    assert np.abs(h_sym - p.T @ h_plain @ p).max() < 1e-12 * np.abs(h_plain).max()
+    assert np.abs(h_sym - _dense(full, coeffs, delta)).max() < 1e-12 * np.abs(h_plain).max()
+    coeffs, delta = _drive(coords, "invariant")
+    out = np.zeros(sym.dim, dtype=complex)
+    diag = sym.diagonal(1.0, np.zeros(len(coords)), np.empty(sym.dim))
+    with pytest.raises(SimulationError, match="same drive on every atom"):
+        sym.hpsi(sym.ground_state(), 1.0, out, 0.0, diag, coeffs, out)
+    with pytest.raises(SimulationError, match="same detuning on every atom"):
+        sym.diagonal(1.0, delta, np.empty(sym.dim))
+
+
+def test_drive_symmetries_are_the_stabiliser():
+    coords = grid(3, 3, 5.0)
+    perms = register_symmetries(coords)
+    n = len(coords)
+    assert np.array_equal(drive_symmetries(perms, np.ones(n), np.zeros(n)), perms)
+    # a profile in y alone (a beam along x, centred): x → −x, y → −y and the half turn
+    profile = np.exp(-(((coords[:, 1] - 5.0) / 7.0) ** 2))
+    kept = drive_symmetries(perms, profile[:, None] * np.ones((1, 4)), np.zeros(n))
+    assert len(kept) == 4 and np.array_equal(kept[0], np.arange(n))
+    for g in kept:
+        assert np.allclose(profile[g], profile)
+    for g in perms:  # the four dropped ones change it
+        if not any(np.array_equal(g, k) for k in kept):
+            assert not np.allclose(profile[g], profile)
+    # closed under composition: a group
+    for a in kept:
+        for b in kept:
+            assert any(np.array_equal(compose(a, b), k) for k in kept)
+    # one atom apart: only the symmetries that fix that atom's class
+    local = np.ones(n)
+    local[0] = 0.5  # a corner: the reflection through the diagonal 0–8 keeps it
+    assert len(drive_symmetries(perms, local)) == 2
+
+
+def test_drives_the_group_changes_and_jumps_are_refused():
     coords = grid(3, 3, 5.0)
     v = pair_interactions(coords, C6)
     sym = SymmetricSubspace(v, cutoff_for_distance(C6, 5.05), register_symmetries(coords))
@@ -190,10 +255,13 @@ def test_non_uniform_drive_and_jumps_are_refused():
     out = np.zeros(sym.dim, dtype=complex)
     local = np.ones(9, dtype=complex)
     local[3] = 0.5
-    with pytest.raises(SimulationError, match="same drive on every atom"):
+    with pytest.raises(SimulationError, match="drive that its 8 symmetries leave unchanged"):
         sym.hpsi(u, 1.0, out, 0.0, diag, local, out)
-    with pytest.raises(SimulationError, match="same detuning on every atom"):
+    with pytest.raises(SimulationError, match="detuning that its 8 symmetries leave unchanged"):
         sym.diagonal(1.0, np.arange(9.0), np.empty(sym.dim))
+    invariant, _ = _drive(coords, "invariant")  # different per class, kept by the group
+    sym.hpsi(u, 1.0, out, 0.0, diag, invariant, out)
+    assert np.abs(out).max() > 0
     with pytest.raises(SimulationError, match="breaks the register's symmetry"):
         sym.apply_jump(u, 0, "dephasing")
     bad = np.arange(9)
@@ -271,7 +339,8 @@ def test_simulation_in_the_sector_equals_the_kept_set(
         ({"noise": NoiseModel(amp_sigma=0.05, runs=2)}, 8),  # one factor for every atom
         ({"noise": NoiseModel(temperature=50.0, runs=2)}, 1),  # Doppler: per atom
         ({"noise": NoiseModel(dephasing_rate=0.5, runs=2)}, 1),  # jumps on one atom
-        ({"noise": NoiseModel(laser_waist=30.0)}, 1),  # a beam profile along x
+        # a beam along x, centred: the 4 symmetries that fix or flip x and y keep it
+        ({"noise": NoiseModel(laser_waist=30.0)}, 4),
     ],
 )
 def test_symmetry_applies_only_where_it_is_exact(kw, order):
@@ -280,6 +349,41 @@ def test_symmetry_applies_only_where_it_is_exact(kw, order):
     off = _run(coords, 5.0, "off", seed=3, **kw)
     assert on.truncation.info.symmetry_order == order
     assert np.abs(on.probabilities - off.probabilities).max() < 1e-8
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_centred_beam_profile_runs_in_its_subgroups_sector(threads):
+    coords = grid(4, 4, 5.0) - 7.5  # centred on the beam (along x)
+    waist = {"noise": NoiseModel(laser_waist=12.0), "threads": threads}
+    on = _run(coords, 5.0, "auto", **waist)
+    off = _run(coords, 5.0, "off", **waist)
+    assert on.truncation.info.symmetry_order == 4
+    assert on.truncation.info.sector_states < off.truncation.info.sector_states
+    assert np.abs(on.probabilities - off.probabilities).max() < 1e-8
+    assert np.abs(on.occupations - off.occupations).max() < 1e-8
+    assert np.abs(on.final_state - off.final_state).max() < 1e-8
+    assert on.truncation.max_dropped_population == pytest.approx(
+        off.truncation.max_dropped_population, rel=1e-6
+    )
+    # the profile matters (against the same sweep without it), and what the 4 symmetries keep
+    occ = on.final_occupations
+    uniform = _run(coords, 5.0, "auto", threads=threads)
+    assert np.abs(uniform.final_occupations - occ).max() > 1e-3
+    assert occ[0] == pytest.approx(occ[15], abs=1e-10)  # the half turn keeps corners alike
+
+
+def test_a_sector_without_per_atom_tags_leaves_a_beam_profile_to_the_plain_subspace(
+    monkeypatch,
+):
+    monkeypatch.setattr(SymmetricSubspace, "max_tags", 8)
+    coords = grid(3, 3, 5.0) - 5.0
+    waist = {"noise": NoiseModel(laser_waist=30.0)}
+    on = _run(coords, 5.0, "auto", seed=3, **waist)
+    off = _run(coords, 5.0, "off", seed=3, **waist)
+    assert on.truncation.info.symmetry_order == 1
+    assert np.abs(on.probabilities - off.probabilities).max() < 1e-8
+    uniform = _run(coords, 5.0, "auto", seed=3)  # a drive equal on every atom still uses it
+    assert uniform.truncation.info.symmetry_order == 8
 
 
 def test_two_symmetries_keep_a_streaming_layout():

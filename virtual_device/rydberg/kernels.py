@@ -867,7 +867,7 @@ def leakage_sums(
     ``threads="auto"``: one call per accepted block, ≈ 0.1 s serially on the 30-chain).
     """
     threaded = (_threads > 1 or _adaptive) and len(psi) >= PARALLEL_MIN
-    # a drive equal on every atom (every symmetric sector's): no per-entry atom lookup and
+    # a drive equal on every atom (a global channel's): no per-entry atom lookup and
     # float32 sums, ≈ 2-3× faster on the 6x6 sector
     uniform = bool(len(amp2)) and bool(np.all(amp2 == amp2[0]) and np.all(delta == delta[0]))
     kern = _leakage_parallel if threaded else _leakage_serial

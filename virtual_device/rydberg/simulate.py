@@ -28,6 +28,7 @@ from virtual_device.rydberg.result import SimulationResult, TruncationReport
 from virtual_device.rydberg.space import BlockadeSubspace, FullSpace, pair_interactions
 from virtual_device.rydberg.symmetry import (
     SymmetricSubspace,
+    drive_symmetries,
     prefer_symmetric,
     register_symmetries,
 )
@@ -243,10 +244,12 @@ def simulate(
     add up beyond the cutoff (a 6×6 square's checkerboard at 6 µm carries 3.57 V_nn); on a
     chain the two agree. ``symmetry="auto"`` (default) evolves a subspace run in the
     register's totally symmetric sector (:mod:`.symmetry`: one amplitude per orbit of its
-    rotations and reflections, 8× fewer on a square) whenever that is exact — every atom gets
-    the same drive (no local channel, beam waist, Doppler shift, state-preparation error or
-    atom loss in that run) and there are no dephasing or relaxation jumps — and faster (4 or
-    more symmetries, or 2 where no chain or layered layout applies: see
+    rotations and reflections, 8× fewer on a square) whenever that is exact — under the
+    symmetries that leave the run's drive unchanged (all of them for a drive equal on every
+    atom; 4 of a square's 8 for a beam waist centred on it, its axis along x; none with a
+    local channel off the symmetry or Doppler shifts), with no state-preparation error or
+    atom loss in that run and no dephasing or relaxation jumps — and faster (4 or more
+    symmetries, or 2 where no chain or layered layout applies: see
     :func:`.symmetry.prefer_symmetric`); the result is the same (the truncation report gives
     ``symmetry_order`` and ``sector_states``). ``"off"`` never does. ``tolerance`` bounds
     ‖ψ − ψ_exact‖ of each run (probabilities are then within 2·tolerance).
@@ -415,7 +418,7 @@ def _simulate(
     space_cache: dict[bytes, FullSpace | BlockadeSubspace] = {}
     prefer_cache: dict[bytes, bool] = {}
     # symmetric sectors: only without jumps (one atom's jump leaves the sector), and per run
-    # only when the drive is the same on every atom
+    # under the symmetries that leave its drive unchanged
     perms = (
         register_symmetries(coords[:, :2])
         if symmetry == "auto"
@@ -482,27 +485,36 @@ def _simulate(
                 else:
                     add_relabelled(rho_sum, rho.reshape(rho_sum.shape))
             else:
-                symmetric = perms is not None and _symmetric_run(
-                    perms,
-                    inactive,
-                    coeff,
-                    det,
-                    key,
-                    prefer_cache,
-                    v,
-                    subspace_cutoff,
-                    subspace_rule,
-                )
-                key += b"s" if symmetric else b""
+                group = None
+                if perms is not None:
+                    group = _symmetric_run(
+                        perms,
+                        inactive,
+                        coeff,
+                        det,
+                        key,
+                        prefer_cache,
+                        v,
+                        subspace_cutoff,
+                        subspace_rule,
+                    )
+                if group is not None:
+                    sym_key = key + b"s" + group.tobytes()
+                    space = space_cache.get(sym_key)
+                    if space is None:
+                        assert subspace_cutoff is not None
+                        space = SymmetricSubspace(
+                            v, float(subspace_cutoff), group, rule=subspace_rule
+                        )
+                        space_cache[sym_key] = space
+                    assert isinstance(space, SymmetricSubspace)
+                    uniform = np.all(coeff == coeff[:1]) and np.all(det == det[:1])
+                    if space.per_atom_drives or uniform:
+                        key = sym_key
                 space = space_cache.get(key)
                 if space is None:
                     if subspace_cutoff is None:
                         space = FullSpace(v)
-                    elif symmetric:
-                        assert perms is not None
-                        space = SymmetricSubspace(
-                            v, float(subspace_cutoff), perms, rule=subspace_rule
-                        )
                     else:
                         space = BlockadeSubspace(v, float(subspace_cutoff), rule=subspace_rule)
                     space_cache[key] = space
@@ -585,19 +597,23 @@ def _symmetric_run(
     pair_v: NDArray[np.float64],
     cutoff: float | None,
     rule: Literal["energy", "pair"],
-) -> bool:
-    """Whether this run evolves in the symmetric sector: exact here, and faster.
+) -> NDArray[np.int64] | None:
+    """The symmetries this run evolves under (its symmetric sector), or None for none.
 
-    Exact: the register has symmetries, every atom is present and gets the same drive.
-    Faster: :func:`.symmetry.prefer_symmetric`, decided once per ``key`` (set of absent atoms).
+    Exact: the register's symmetries that leave this run's drive unchanged
+    (:func:`.symmetry.drive_symmetries`: all of them for a drive equal on every atom), with
+    every atom present. Faster: :func:`.symmetry.prefer_symmetric` for that many, decided
+    once per ``key`` (set of absent atoms) and group.
     """
     if len(perms) < 2 or cutoff is None or inactive.any():
-        return False
-    if not (np.all(coeff == coeff[:1]) and np.all(det == det[:1])):
-        return False
-    if key not in prefer_cache:
-        prefer_cache[key] = prefer_symmetric(pair_v, float(cutoff), rule, len(perms))
-    return prefer_cache[key]
+        return None
+    group = drive_symmetries(perms, coeff, det)
+    if len(group) < 2:
+        return None
+    cache_key = key + group.tobytes()
+    if cache_key not in prefer_cache:
+        prefer_cache[cache_key] = prefer_symmetric(pair_v, float(cutoff), rule, len(group))
+    return group if prefer_cache[cache_key] else None
 
 
 def _two_level_noise(noise: NoiseModel, basis: str) -> NoiseModel:

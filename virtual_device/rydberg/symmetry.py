@@ -1,18 +1,22 @@
-"""Symmetry sectors of the blockade subspace: a register's point group under a uniform drive.
+"""Symmetry sectors of the blockade subspace: a register's point group and a drive it keeps.
 
-When every atom gets the same drive (a global channel without a beam profile or per-atom
-noise) and the register is symmetric — a square under its eight rotations and reflections, a
-chain under its reversal — H commutes with the permutations of the atoms that the symmetries
-make, and |g…g⟩ is invariant, so the state stays in the totally symmetric sector: every
-state of an orbit {g(s)} carries the same amplitude. The evolution then needs one amplitude
-per orbit, in the orthonormal basis |O⟩ = |O|^{-1/2} Σ_{s∈O} |s⟩, which is exact, not an
-approximation. In that basis
+When the register is symmetric — a square under its eight rotations and reflections, a
+chain under its reversal — and the drive is left unchanged by those symmetries (the same on
+every atom, as a global channel without per-atom noise; or, for the subgroup that keeps it,
+a beam profile centred on the register: :func:`drive_symmetries`), H commutes with the
+permutations of the atoms that the symmetries make, and |g…g⟩ is invariant, so the state
+stays in the totally symmetric sector: every state of an orbit {g(s)} carries the same
+amplitude. The evolution then needs one amplitude per orbit, in the orthonormal basis
+|O⟩ = |O|^{-1/2} Σ_{s∈O} |s⟩, which is exact, not an approximation. In that basis
 
     ⟨A|H|B⟩ = Σ_{i : flip_i(a) ∈ B} c_i^{(±)} √(|A|/|B|)   (a the representative of A),
 
-so the product is the subspace gather over the representatives' flips with a weight per
-entry, which the packed entry's tag carries in place of the atom (all atoms share one
-coefficient): the 6×6 square's 5,598,861 kept states (pair rule) are 704,126 orbits, so the
+so the product is the subspace gather over the representatives' flips with the coefficient
+c_i of the flipped atom times a weight per entry. The packed entry's tag numbers the
+combinations (raise or lower, class of the atom under the group, orbit-size classes of A and
+B) that occur, c being the same on the atoms of one class; where more than 128 occur, the
+tag holds only (raise or lower, size classes) and the sector takes only a drive equal on
+every atom. The 6×6 square's 5,598,861 kept states (pair rule) are 704,126 orbits, so the
 vectors and the gather are 8× shorter. Occupations are the group average of the
 representatives' ones; :meth:`SymmetricSubspace.expand` gives the amplitudes of every kept
 state at the end.
@@ -38,7 +42,13 @@ from virtual_device.rydberg.space import (
     kept_states,
 )
 
-__all__ = ["SymmetricSubspace", "orbit_tables", "prefer_symmetric", "register_symmetries"]
+__all__ = [
+    "SymmetricSubspace",
+    "drive_symmetries",
+    "orbit_tables",
+    "prefer_symmetric",
+    "register_symmetries",
+]
 
 _MAX_SIZE_CLASSES = 8  # distinct orbit sizes: their ordered pairs are the 64 entry tags
 
@@ -223,8 +233,25 @@ def _sym_counts(reps, n, tables, blocked):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _sym_fill(reps, size_class, n_classes, n, tables, blocked, indptr, ent, leak_ptr, leak_atom):
-    """Packed entries: target << 7 | (1 if the row gains by lowering) << 6 | weight class."""
+def _sym_fill(
+    reps,
+    size_class,
+    n_classes,
+    n,
+    tables,
+    blocked,
+    atom_class,
+    n_atom_classes,
+    indptr,
+    ent,
+    ent_key,
+    leak_ptr,
+    leak_atom,
+):
+    """Packed entries: target << 7 | (1 if the row gains by lowering) << 6 | weight class.
+
+    ``ent_key[e]``: that tag (0–127) · ``n_atom_classes`` + the class of the atom e flips.
+    """
     for a in prange(len(reps)):
         x = reps[a]
         e = indptr[a]
@@ -243,7 +270,27 @@ def _sym_fill(reps, size_class, n_classes, n, tables, blocked, indptr, ent, leak
                     continue
             weight = size_class[a] * n_classes + size_class[b]
             ent[e] = (b << kernels.ENTRY_SHIFT) | lower | weight
+            ent_key[e] = (lower | weight) * n_atom_classes + atom_class[i]
             e += 1
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _key_counts(ent_key, n_keys):
+    """How often each key occurs (per-thread histograms, summed)."""
+    nb = 64
+    step = (len(ent_key) + nb - 1) // nb
+    parts = np.zeros((nb, n_keys), dtype=np.int64)
+    for b in prange(nb):
+        for e in range(b * step, min(len(ent_key), (b + 1) * step)):
+            parts[b, ent_key[e]] += 1
+    return parts.sum(axis=0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _apply_tags(ent, ent_key, lut):
+    """Set the tag bits (the low 7) of each entry to lut[its key], in place."""
+    for e in prange(len(ent)):
+        ent[e] = ((ent[e] >> kernels.ENTRY_SHIFT) << kernels.ENTRY_SHIFT) | lut[ent_key[e]]
 
 
 @njit(cache=True, error_model="numpy")
@@ -285,6 +332,36 @@ def _bandwidth_order(indptr: NDArray[np.int64], ent: NDArray[Any]) -> NDArray[np
 _EQUAL_RTOL = 1e-12  # per-atom values this close are one value (BLAS rounds rows apart)
 
 
+def _unchanged(values: NDArray[Any], perm: NDArray[np.int64]) -> bool:
+    """Whether per-atom ``values`` (atoms first) equal their image under ``perm``."""
+    spread = float(np.max(np.abs(values[perm] - values), initial=0.0))
+    return spread <= _EQUAL_RTOL * max(float(np.max(np.abs(values), initial=0.0)), 1e-300)
+
+
+def drive_symmetries(perms: NDArray[np.int64], *per_atom: NDArray[Any]) -> NDArray[np.int64]:
+    """The rows of ``perms`` that leave every per-atom array unchanged (identity first).
+
+    Each array has the atoms on its first axis (a drive's (N, T) samples, or (N,) values);
+    equal within a relative 1e-12. The rows kept are the drive's stabiliser in the register's
+    group, itself a group: its symmetric sector is exact for that drive (a Gaussian beam
+    centred on a square, its axis along x, keeps the 4 symmetries that fix or flip x and y).
+    """
+    keep = [g for g in range(len(perms)) if all(_unchanged(a, perms[g]) for a in per_atom)]
+    return np.asarray(perms[keep], dtype=np.int64)
+
+
+def _atom_classes(perms: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The class (orbit under the group, numbered from 0 in order of first atom) of each atom."""
+    n = perms.shape[1]
+    cls = np.full(n, -1, dtype=np.int64)
+    count = 0
+    for i in range(n):
+        if cls[i] < 0:
+            cls[np.unique(perms[:, i])] = count
+            count += 1
+    return cls
+
+
 def _common_value(values: NDArray[Any], what: str) -> complex:
     """The one value of a per-atom array that must be the same on every atom (its mean)."""
     if len(values) == 0:
@@ -305,13 +382,18 @@ class SymmetricSubspace(BlockadeSubspace):
     The basis is one orthonormal orbit state per orbit of the kept states (see the module
     docstring); ``states()`` are the orbits' least members, ``dim`` their number,
     ``kept_states()`` every kept state and :meth:`expand` the amplitudes over those. Only
-    for drives equal on every atom (the product refuses others) and without quantum jumps
-    on single atoms. The product is the gather (:mod:`.kernels`' subspace mode) with the
-    weight √(|A|/|B|) in each entry's coefficient; the truncation report and its leakage
+    for drives and detunings that every permutation of ``perms`` leaves unchanged (the
+    product and the diagonal refuse others; a drive equal on every atom where
+    ``per_atom_drives`` is False) and without quantum jumps on single atoms. The product is
+    the gather (:mod:`.kernels`' subspace mode) with the flipped atom's coefficient times
+    the weight √(|A|/|B|) in each entry's coefficient; the truncation report and its leakage
     estimate are those of the whole kept set (an orbit's leaky flips, weighted by its
     population, are the sum over its members). The orbits are in reverse Cuthill–McKee
     order, not sorted, so that each row's partners lie close by (4× faster gathers).
     """
+
+    max_tags = 128  # tags of the packed entries (7 bits); fewer only to test the fall-back
+    per_atom_drives: bool
 
     def __init__(
         self,
@@ -358,7 +440,10 @@ class SymmetricSubspace(BlockadeSubspace):
         indptr, leak_ptr = _sym_counts(self._states, n, self._tables, blocked_row)
         wide = self.dim >= 1 << (31 - kernels.ENTRY_SHIFT)
         ent = np.empty(int(indptr[-1]), dtype=np.int64 if wide else np.int32)
+        ent_key = np.empty(len(ent), dtype=np.int16)
         leak_atom = np.empty(int(leak_ptr[-1]), dtype=np.int8)
+        self._atom_class = _atom_classes(perms)
+        n_cls = int(self._atom_class.max()) + 1
         _sym_fill(
             self._states,
             size_class.astype(np.int64),
@@ -366,11 +451,16 @@ class SymmetricSubspace(BlockadeSubspace):
             n,
             self._tables,
             blocked_row,
+            self._atom_class,
+            n_cls,
             indptr,
             ent,
+            ent_key,
             leak_ptr,
             leak_atom,
         )
+        self._retag(ent, ent_key, n_cls)
+        del ent_key
         # rows (and amplitudes) in bandwidth order; _sorted_reps/_rank map back to it
         order = _bandwidth_order(indptr, ent)
         rank = np.empty(self.dim, dtype=np.int64)
@@ -403,6 +493,38 @@ class SymmetricSubspace(BlockadeSubspace):
         )
         self._bits_cache = None
 
+    def _retag(self, ent: NDArray[Any], ent_key: NDArray[np.int16], n_cls: int) -> None:
+        """Renumber the entries' tags as (raise or lower, atom class, size classes), in place.
+
+        Per tag, ``_tag_class`` / ``_tag_weight`` / ``_tag_lower`` give the class of the
+        flipped atom, the index of √(|A|/|B|) and whether the row gains by lowering. Where
+        more than :attr:`max_tags` (128) combinations occur, the tags stay (lower, size
+        classes) and the sector takes only a drive equal on every atom (``per_atom_drives``
+        False).
+        """
+        counts = _key_counts(ent_key, 128 * n_cls)
+        keys = np.flatnonzero(counts)
+        self.per_atom_drives = len(keys) <= self.max_tags
+        if self.per_atom_drives:
+            lut = np.zeros(len(counts), dtype=np.int64)
+            lut[keys] = np.arange(len(keys))
+            _apply_tags(ent, ent_key, lut)
+            slots, tags, classes = np.arange(len(keys)), keys // n_cls, keys % n_cls
+        else:  # one coefficient for all atoms: the tags stay as packed
+            tags = np.unique(keys // n_cls)
+            slots, classes = tags, np.zeros(len(tags), dtype=np.int64)
+        self._tag_class = np.zeros(128, dtype=np.int64)
+        self._tag_weight = np.zeros(128, dtype=np.int64)
+        self._tag_lower = np.zeros(128, dtype=bool)
+        self._tag_used = np.zeros(128, dtype=bool)
+        self._tag_class[slots] = classes
+        self._tag_weight[slots] = tags & 63
+        self._tag_lower[slots] = tags >= 64
+        self._tag_used[slots] = True
+        self._class_atom = np.array(
+            [int(np.flatnonzero(self._atom_class == c)[0]) for c in range(n_cls)], dtype=np.int64
+        )
+
     @property
     def memory_bytes(self) -> int:
         """As :meth:`BlockadeSubspace.memory_bytes`, plus the kept states and the orbits' order."""
@@ -424,21 +546,34 @@ class SymmetricSubspace(BlockadeSubspace):
         idx = self._rank[orbit_index(self._kept, self._tables, self._sorted_reps)]
         return np.asarray(psi[idx] / np.sqrt(self.orbit_sizes[idx]), dtype=np.complex128)
 
+    def _invariant(self, values: NDArray[Any], what: str) -> NDArray[Any]:
+        """Per-atom ``values`` checked to be the group's (one value per atom class)."""
+        if not self.per_atom_drives:
+            return np.full(self.n_atoms, _common_value(values, what))
+        for g in self.perms:
+            if not _unchanged(values, g):
+                raise SimulationError(
+                    f"the symmetric sector needs a {what} that its {len(self.perms)} "
+                    f"symmetries leave unchanged; got per-atom values from {np.min(values)} "
+                    f"to {np.max(values)} that permutation {g.tolist()} changes (simulate "
+                    "with symmetry='off')"
+                )
+        return values
+
     def _table(self, coeffs: NDArray[np.complex128]) -> NDArray[np.complex128]:
-        """The one coefficient times each weight class's √(|A|/|B|), raising and lowering."""
-        c = complex(_common_value(coeffs, "drive"))
-        table = np.zeros(128, dtype=np.complex128)
-        k = len(self._weights)
-        table[:k] = c * self._weights
-        table[64 : 64 + k] = np.conj(c) * self._weights
-        return table
+        """Per tag: the flipped atom's c (c* where the row lowers) times √(|A|/|B|)."""
+        c = np.asarray(self._invariant(coeffs, "drive"), dtype=np.complex128)
+        per_tag = c[self._class_atom[self._tag_class]]
+        per_tag = np.where(self._tag_lower, np.conj(per_tag), per_tag)
+        table = per_tag * self._weights[self._tag_weight]
+        return np.where(self._tag_used, table, 0.0).astype(np.complex128)
 
     def diagonal(
         self, v_scale: float, delta: NDArray[np.float64], out: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """As :meth:`BlockadeSubspace.diagonal`; ``delta`` must be equal on every atom."""
-        d = float(_common_value(delta, "detuning").real)
-        return super().diagonal(v_scale, np.full(self.n_atoms, d), out)
+        """As :meth:`BlockadeSubspace.diagonal`; ``delta`` must be the group's too."""
+        d = np.asarray(self._invariant(np.asarray(delta), "detuning").real, dtype=np.float64)
+        return super().diagonal(v_scale, d, out)
 
     def apply_jump(self, psi: NDArray[np.complex128], atom: int, kind: str) -> None:
         """Refused: a jump on one atom leaves the symmetric sector."""
