@@ -339,7 +339,7 @@ def test_simulation_in_the_sector_equals_the_kept_set(
         ({"noise": NoiseModel(amp_sigma=0.05, runs=2)}, 8),  # one factor for every atom
         ({"noise": NoiseModel(temperature=50.0, runs=2)}, 1),  # Doppler: per atom
         ({"noise": NoiseModel(dephasing_rate=0.5, runs=2)}, 1),  # jumps on one atom
-        # a beam along x, centred: the 4 symmetries that fix or flip x and y keep it
+        # the global beam (axis along y), centred: the 4 symmetries that fix or flip x and y keep it
         ({"noise": NoiseModel(laser_waist=30.0)}, 4),
     ],
 )
@@ -353,7 +353,7 @@ def test_symmetry_applies_only_where_it_is_exact(kw, order):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_centred_beam_profile_runs_in_its_subgroups_sector(threads):
-    coords = grid(4, 4, 5.0) - 7.5  # centred on the beam (along x)
+    coords = grid(4, 4, 5.0) - 7.5  # centred on the beam (axis along y)
     waist = {"noise": NoiseModel(laser_waist=12.0), "threads": threads}
     on = _run(coords, 5.0, "auto", **waist)
     off = _run(coords, 5.0, "off", **waist)

@@ -246,7 +246,7 @@ def simulate(
     register's totally symmetric sector (:mod:`.symmetry`: one amplitude per orbit of its
     rotations and reflections, 8× fewer on a square) whenever that is exact — under the
     symmetries that leave the run's drive unchanged (all of them for a drive equal on every
-    atom; 4 of a square's 8 for a beam waist centred on it, its axis along x; none with a
+    atom; 4 of a square's 8 for a beam waist centred on it, its axis along y; none with a
     local channel off the symmetry or Doppler shifts), with no state-preparation error or
     atom loss in that run and no dephasing or relaxation jumps — and faster (4 or more
     symmetries, or 2 where no chain or layered layout applies: see

@@ -344,7 +344,7 @@ def drive_symmetries(perms: NDArray[np.int64], *per_atom: NDArray[Any]) -> NDArr
     Each array has the atoms on its first axis (a drive's (N, T) samples, or (N,) values);
     equal within a relative 1e-12. The rows kept are the drive's stabiliser in the register's
     group, itself a group: its symmetric sector is exact for that drive (a Gaussian beam
-    centred on a square, its axis along x, keeps the 4 symmetries that fix or flip x and y).
+    centred on a square, its axis along y, keeps the 4 symmetries that fix or flip x and y).
     """
     keep = [g for g in range(len(perms)) if all(_unchanged(a, perms[g]) for a in per_atom)]
     return np.asarray(perms[keep], dtype=np.int64)
