@@ -485,33 +485,22 @@ def _simulate(
                 else:
                     add_relabelled(rho_sum, rho.reshape(rho_sum.shape))
             else:
-                group = None
+                space: FullSpace | BlockadeSubspace | None = None
                 if perms is not None:
-                    group = _symmetric_run(
+                    space = _symmetric_space(
                         perms,
                         inactive,
                         coeff,
                         det,
                         key,
+                        space_cache,
                         prefer_cache,
                         v,
                         subspace_cutoff,
                         subspace_rule,
                     )
-                if group is not None:
-                    sym_key = key + b"s" + group.tobytes()
-                    space = space_cache.get(sym_key)
-                    if space is None:
-                        assert subspace_cutoff is not None
-                        space = SymmetricSubspace(
-                            v, float(subspace_cutoff), group, rule=subspace_rule
-                        )
-                        space_cache[sym_key] = space
-                    assert isinstance(space, SymmetricSubspace)
-                    uniform = np.all(coeff == coeff[:1]) and np.all(det == det[:1])
-                    if space.per_atom_drives or uniform:
-                        key = sym_key
-                space = space_cache.get(key)
+                if space is None:
+                    space = space_cache.get(key)
                 if space is None:
                     if subspace_cutoff is None:
                         space = FullSpace(v)
@@ -587,33 +576,44 @@ def _simulate(
     )
 
 
-def _symmetric_run(
+def _symmetric_space(
     perms: NDArray[np.int64],
     inactive: NDArray[np.bool_],
     coeff: NDArray[np.complex128],
     det: NDArray[np.float64],
     key: bytes,
+    space_cache: dict[bytes, FullSpace | BlockadeSubspace],
     prefer_cache: dict[bytes, bool],
     pair_v: NDArray[np.float64],
     cutoff: float | None,
     rule: Literal["energy", "pair"],
-) -> NDArray[np.int64] | None:
-    """The symmetries this run evolves under (its symmetric sector), or None for none.
+) -> SymmetricSubspace | None:
+    """The symmetric sector this run evolves in (built once, cached), or None for none.
 
-    Exact: the register's symmetries that leave this run's drive unchanged
+    Exact: under the register's symmetries that leave this run's drive unchanged
     (:func:`.symmetry.drive_symmetries`: all of them for a drive equal on every atom), with
-    every atom present. Faster: :func:`.symmetry.prefer_symmetric` for that many, decided
-    once per ``key`` (set of absent atoms) and group.
+    every atom present, and for a drive that differs between atoms only where the sector's
+    tags hold atom classes (``per_atom_drives``). Faster: :func:`.symmetry.prefer_symmetric`
+    for that many symmetries, decided once per ``key`` (set of absent atoms) and group.
     """
     if len(perms) < 2 or cutoff is None or inactive.any():
         return None
     group = drive_symmetries(perms, coeff, det)
     if len(group) < 2:
         return None
-    cache_key = key + group.tobytes()
-    if cache_key not in prefer_cache:
-        prefer_cache[cache_key] = prefer_symmetric(pair_v, float(cutoff), rule, len(group))
-    return group if prefer_cache[cache_key] else None
+    sym_key = key + b"s" + group.tobytes()
+    if sym_key not in prefer_cache:
+        prefer_cache[sym_key] = prefer_symmetric(pair_v, float(cutoff), rule, len(group))
+    if not prefer_cache[sym_key]:
+        return None
+    space = space_cache.get(sym_key)
+    if space is None:
+        space = SymmetricSubspace(pair_v, float(cutoff), group, rule=rule)
+        space_cache[sym_key] = space
+    assert isinstance(space, SymmetricSubspace)
+    if space.per_atom_drives or (np.all(coeff == coeff[:1]) and np.all(det == det[:1])):
+        return space
+    return None
 
 
 def _two_level_noise(noise: NoiseModel, basis: str) -> NoiseModel:

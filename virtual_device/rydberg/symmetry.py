@@ -521,9 +521,8 @@ class SymmetricSubspace(BlockadeSubspace):
         self._tag_weight[slots] = tags & 63
         self._tag_lower[slots] = tags >= 64
         self._tag_used[slots] = True
-        self._class_atom = np.array(
-            [int(np.flatnonzero(self._atom_class == c)[0]) for c in range(n_cls)], dtype=np.int64
-        )
+        # the first atom of each class (classes are numbered in order of their first atom)
+        self._class_atom = np.unique(self._atom_class, return_index=True)[1].astype(np.int64)
 
     @property
     def memory_bytes(self) -> int:
